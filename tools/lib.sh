@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared shell helpers for kvm-guest-rs tools.  Source it; it loads the
+# toolchain description written by tools/setup/setup.sh.
+
+KGR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KGR_CACHE=${KGR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-guest-rs}
+
+kgr_die() {
+	printf '[%s] error: %s\n' "${KGR_TAG:-kgr}" "$*" >&2
+	exit 1
+}
+kgr_step() { printf '[%s] %s\n' "${KGR_TAG:-kgr}" "$*" >&2; }
+
+# Loads $KGR_CACHE/env.mk ("KEY := value" lines) into shell variables.
+kgr_load_env() {
+	local f="$KGR_CACHE/env.mk" k v
+	[ -f "$f" ] || kgr_die "$f missing: run 'make setup' (tools/setup/setup.sh) first"
+	while IFS= read -r line; do
+		case "$line" in "#"* | "") continue ;; esac
+		k=${line%% :=*}
+		v=${line#*:= }
+		[ "$v" = "$line" ] && v=""
+		printf -v "$k" '%s' "$v"
+		export "${k?}"
+	done <"$f"
+}
+
+# Arguments for every kbuild invocation (kernel and out-of-tree module).
+kgr_kbuild_args() {
+	printf '%s\n' "LLVM=$LLVM_SUFFIX" "RUSTC=$RUSTC" "BINDGEN=$BINDGEN" "RUST_LIB_SRC=$RUST_LIB_SRC"
+	[ -n "$CLIPPY_DRIVER" ] && printf '%s\n' "CLIPPY_DRIVER=$CLIPPY_DRIVER"
+	[ -n "$RUSTFMT" ] && printf '%s\n' "RUSTFMT=$RUSTFMT"
+	return 0
+}
+
+# Output directory of the kernel build for flavour $1, keyed by kernel
+# version, config fragments and toolchain.
+kgr_kernel_out() {
+	local flavour=$1 h
+	h=$(cat "$KGR_REPO/tools/kernel/configs/base.config" "$KGR_REPO/tools/kernel/configs/$flavour.config" \
+		<(printf '%s\n' "$RUSTC" "$("$RUSTC" --version)" "$LLVM_SUFFIX" "$BINDGEN") | sha256sum | cut -c1-12)
+	printf '%s' "$KGR_CACHE/build/linux-$KVERSION-$flavour-$h"
+}
