@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kvm-guest-rs: KVM paravirtual guest features as an out-of-tree Rust kernel module.
+#
+#   make run      set up everything on first use, boot a guest, load the module,
+#                 print what it detected, unload it, power off
+#   make check    every test (host, build, boot), as KTAP; ends "N passed, N failed"
+#
+# Other targets: setup, kernel, module, initramfs, host-test, clean-cache, help.
+# Variables: FLAVOUR=default|debug (kernel config; `check` uses debug),
+#            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, PARAMS="<module params>",
+#            KGR_CACHE=<cache dir> (default ~/.cache/kvm-guest-rs).
+#
+# The real work is in tools/; kbuild, cargo and the scripts' own checks make
+# every step incremental.
+
+KGR_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kvm-guest-rs
+FLAVOUR ?= default
+ACCEL ?= tcg
+export KGR_CACHE ACCEL
+
+KOUT_CMD = tools/kernel/build.sh $(FLAVOUR) | tail -n1
+
+.PHONY: all help setup kernel module initramfs run check host-test clean-cache
+
+all: module
+
+help:
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+
+setup:
+	@tools/setup/setup.sh
+
+kernel: setup
+	@tools/kernel/build.sh $(FLAVOUR) >/dev/null
+
+module: setup
+	@kout=$$($(KOUT_CMD)) && tools/module-build.sh "$$kout"
+
+initramfs: setup
+	@kout=$$($(KOUT_CMD)) && ko=$$(tools/module-build.sh "$$kout" | tail -n1) && \
+	. tools/lib.sh && kgr_load_env && \
+	tools/runner/mkinitramfs "$(KGR_CACHE)/initramfs-$(FLAVOUR).cpio.gz" "$$KGR_CACHE/src/linux-$$KVERSION" "$$ko" && \
+	echo "$(KGR_CACHE)/initramfs-$(FLAVOUR).cpio.gz"
+
+run: setup
+	@tools/run.sh
+
+check:
+	@FLAVOUR=debug tools/check.sh
+
+host-test:
+	@cd tools/host && cargo test
+
+clean-cache:
+	rm -rf "$(KGR_CACHE)/build" "$(KGR_CACHE)/module" "$(KGR_CACHE)/check"

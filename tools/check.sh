@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make check`: every test of the project, as KTAP, with phase timings.
+#
+# Phases: setup; host (cargo test, rustfmt); kernel (debug flavour build,
+# clippy on the overlay); module (CLIPPY=1 build, rustfmt); boot (guest under
+# QEMU: boot-time KUnit, module selftests).  Each result is recorded as
+# PASS/FAIL/SKIP; the end prints one KTAP document with all of them, the
+# phase timings, and "N passed, N failed, N skipped".  Exits non-zero on any
+# failure.
+set -uo pipefail
+KGR_TAG=check
+. "$(dirname "$0")/lib.sh"
+
+FLAVOUR=${FLAVOUR:-debug}
+WORK="$KGR_CACHE/check"
+mkdir -p "$WORK"
+RESULTS="$WORK/results"
+TIMINGS="$WORK/timings"
+: >"$RESULTS"
+: >"$TIMINGS"
+T0=$(date +%s)
+
+record() { printf '%s %s\n' "$1" "$2" >>"$RESULTS"; }
+# check NAME CMD...: runs CMD, records its result, keeps its output in $WORK/NAME.log.
+check() {
+	local name=$1 log
+	shift
+	log="$WORK/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_').log"
+	if "$@" >"$log" 2>&1; then
+		record PASS "$name"
+	else
+		record FAIL "$name"
+		kgr_step "FAILED: $name (log: $log)"
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+	fi
+}
+phase_start() {
+	PHASE=$1
+	PHASE_T=$(date +%s)
+	kgr_step "phase $PHASE"
+}
+phase_end() { printf '%-8s %4d s\n' "$PHASE" $(($(date +%s) - PHASE_T)) >>"$TIMINGS"; }
+
+# --- setup -------------------------------------------------------------------
+phase_start setup
+if "$KGR_REPO/tools/setup/setup.sh"; then
+	record PASS "setup: toolchain and kernel source"
+else
+	record FAIL "setup: toolchain and kernel source"
+	kgr_die "setup failed; nothing else can run"
+fi
+kgr_load_env
+phase_end
+
+# --- host --------------------------------------------------------------------
+phase_start host
+export CARGO_TARGET_DIR="$KGR_CACHE/cargo-target"
+(cd "$KGR_REPO/tools/host" && cargo test --workspace --no-fail-fast) >"$WORK/cargo-test.log" 2>&1
+cargo_rc=$?
+sed -nE 's/^test (.*) \.\.\. ok$/PASS host: cargo test \1/p; s/^test (.*) \.\.\. FAILED$/FAIL host: cargo test \1/p; s/^test (.*) \.\.\. ignored$/SKIP host: cargo test \1/p' \
+	"$WORK/cargo-test.log" >>"$RESULTS"
+if [ $cargo_rc -ne 0 ] && ! grep -q '^test .* FAILED$' "$WORK/cargo-test.log"; then
+	record FAIL "host: cargo test builds and runs"
+	tail -n 20 "$WORK/cargo-test.log" >&2
+fi
+check "host: cargo fmt --check" sh -c "cd '$KGR_REPO/tools/host' && cargo fmt --all --check"
+check "host: cargo clippy, no warnings" sh -c "cd '$KGR_REPO/tools/host' && cargo clippy -q --workspace --all-targets -- -D warnings"
+phase_end
+
+# --- kernel ------------------------------------------------------------------
+phase_start kernel
+KOUT=""
+if "$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" >"$WORK/kernel.out" 2>"$WORK/kernel.log"; then
+	KOUT=$(tail -n1 "$WORK/kernel.out")
+	record PASS "kernel: build linux $KVERSION ($FLAVOUR flavour, CLIPPY=1)"
+	w="$KOUT/.kgr-overlay-warnings"
+	if [ -s "$w" ]; then
+		record FAIL "kernel: overlay (rust/) builds without compiler or clippy warnings"
+		sed 's/^/  | /' "$w" >&2
+	else
+		record PASS "kernel: overlay (rust/) builds without compiler or clippy warnings"
+	fi
+else
+	record FAIL "kernel: build linux $KVERSION ($FLAVOUR flavour, CLIPPY=1)"
+	tail -n 30 "$WORK/kernel.log" | sed 's/^/  | /' >&2
+fi
+KSRC="$KGR_CACHE/src/linux-$KVERSION"
+mapfile -t RUST_FILES < <(cd "$KGR_REPO" && find rust samples -name '*.rs' | sort)
+check "kernel: rustfmt --check of rust/ and samples/" \
+	sh -c "cd '$KGR_REPO' && '$RUSTFMT' --edition 2021 --config-path '$KSRC/.rustfmt.toml' --check ${RUST_FILES[*]}"
+phase_end
+
+# --- module ------------------------------------------------------------------
+phase_start module
+KO=""
+if [ -n "$KOUT" ]; then
+	if "$KGR_REPO/tools/module-build.sh" "$KOUT" >"$WORK/module.out" 2>"$WORK/module.log"; then
+		KO=$(tail -n1 "$WORK/module.out")
+		record PASS "module: build kvm_guest_rs.ko out of tree with CLIPPY=1"
+		if grep -qE '^(warning|error)' "$WORK/module.log"; then
+			record FAIL "module: no compiler or clippy warnings"
+			grep -A5 -E '^(warning|error)' "$WORK/module.log" | head -n 30 | sed 's/^/  | /' >&2
+		else
+			record PASS "module: no compiler or clippy warnings"
+		fi
+	else
+		record FAIL "module: build kvm_guest_rs.ko out of tree with CLIPPY=1"
+		tail -n 30 "$WORK/module.log" | sed 's/^/  | /' >&2
+	fi
+else
+	record SKIP "module: build (kernel build failed)"
+fi
+phase_end
+
+# --- boot --------------------------------------------------------------------
+phase_start boot
+if [ -n "$KO" ]; then
+	INITRD="$WORK/initramfs.cpio.gz"
+	if "$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$KSRC" "$KO" 2>"$WORK/initramfs.log"; then
+		"$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" \
+			--plan check --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
+		brc=$?
+		if [ $brc -le 1 ]; then
+			"$KGR_REPO/tools/ktap-count" "guest (stock QEMU)" <"$WORK/boot-stock.ktap" >>"$RESULTS"
+		fi
+		if [ $brc -ge 2 ]; then
+			record FAIL "guest (stock QEMU): boot reached a verdict (exit $brc, console $WORK/boot-stock.console)"
+		fi
+	else
+		record FAIL "boot: build initramfs"
+		cat "$WORK/initramfs.log" >&2
+	fi
+else
+	record SKIP "boot: guest tests (no module)"
+fi
+phase_end
+
+# --- summary -----------------------------------------------------------------
+total=$(wc -l <"$RESULTS")
+echo "KTAP version 1"
+echo "1..$total"
+i=0
+while read -r res name; do
+	i=$((i + 1))
+	case "$res" in
+	PASS) echo "ok $i $name" ;;
+	SKIP) echo "ok $i $name # SKIP" ;;
+	*) echo "not ok $i $name" ;;
+	esac
+done <"$RESULTS"
+echo "# phase timings (total $(($(date +%s) - T0)) s):"
+sed 's/^/#   /' "$TIMINGS"
+pass=$(grep -c '^PASS' "$RESULTS")
+fail=$(grep -c '^FAIL' "$RESULTS")
+skip=$(grep -c '^SKIP' "$RESULTS")
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make run`: build what is missing, boot a guest, load kvm_guest_rs, print
+# what it detected, unload it, power off.  FLAVOUR, ACCEL, QEMU and PARAMS
+# (module parameters) come from the environment.
+set -euo pipefail
+KGR_TAG=run
+. "$(dirname "$0")/lib.sh"
+kgr_load_env
+FLAVOUR=${FLAVOUR:-default}
+
+kgr_step "kernel ($FLAVOUR flavour)"
+KOUT=$("$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" | tail -n1)
+kgr_step "module"
+KO=$("$KGR_REPO/tools/module-build.sh" "$KOUT" | tail -n1)
+kgr_step "initramfs"
+INITRD="$KGR_CACHE/run/initramfs.cpio.gz"
+mkdir -p "$KGR_CACHE/run"
+"$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$KGR_CACHE/src/linux-$KVERSION" "$KO"
+kgr_step "booting (accel ${ACCEL:-tcg}; console log $KGR_CACHE/run/console.log)"
+rc=0
+"$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan run \
+	--append "${PARAMS:+kgr.params=${PARAMS// /,}}" --log "$KGR_CACHE/run/console.log" \
+	--ktap "$KGR_CACHE/run/output.txt" --timeout 300 || rc=$?
+sed 's/^/  guest| /' "$KGR_CACHE/run/output.txt" 2>/dev/null || true
+[ $rc -eq 0 ] || kgr_die "guest run failed (exit $rc); console log: $KGR_CACHE/run/console.log"
+kgr_step "done"
