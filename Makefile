@@ -40,7 +40,7 @@ module: setup
 initramfs: setup
 	@kout=$$($(KOUT_CMD)) && ko=$$(tools/module-build.sh "$$kout" | tail -n1) && \
 	. tools/lib.sh && kgr_load_env && \
-	tools/runner/mkinitramfs "$(KGR_CACHE)/initramfs-$(FLAVOUR).cpio.gz" "$$KGR_CACHE/src/linux-$$KVERSION" "$$ko" && \
+	tools/runner/mkinitramfs "$(KGR_CACHE)/initramfs-$(FLAVOUR).cpio.gz" "$$(kgr_kernel_src)" "$$ko" && \
 	echo "$(KGR_CACHE)/initramfs-$(FLAVOUR).cpio.gz"
 
 run: setup

@@ -86,7 +86,7 @@ else
 	record FAIL "kernel: build linux $KVERSION ($FLAVOUR flavour, CLIPPY=1)"
 	tail -n 30 "$WORK/kernel.log" | sed 's/^/  | /' >&2
 fi
-KSRC="$KGR_CACHE/src/linux-$KVERSION"
+KSRC=$(kgr_kernel_src)
 mapfile -t RUST_FILES < <(cd "$KGR_REPO" && find rust samples -name '*.rs' | sort)
 check "kernel: rustfmt --check of rust/ and samples/" \
 	sh -c "cd '$KGR_REPO' && '$RUSTFMT' --edition 2021 --config-path '$KSRC/.rustfmt.toml' --check ${RUST_FILES[*]}"

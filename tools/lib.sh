@@ -33,11 +33,21 @@ kgr_kbuild_args() {
 	return 0
 }
 
+# Name of the writable kernel tree (and its builds).  The default "main" is
+# shared by every clone; a second work tree (git worktree) that carries a
+# different overlay sets KGR_TREE to its own name so the two never fight over
+# one source tree.
+KGR_TREE=${KGR_TREE:-main}
+kgr_tree_suffix() { [ "$KGR_TREE" = main ] || printf -- '-%s' "$KGR_TREE"; }
+
+# Writable kernel source tree with the overlay applied.
+kgr_kernel_src() { printf '%s' "$KGR_CACHE/src/linux-$KVERSION$(kgr_tree_suffix)"; }
+
 # Output directory of the kernel build for flavour $1, keyed by kernel
 # version, config fragments and toolchain.
 kgr_kernel_out() {
 	local flavour=$1 h
 	h=$(cat "$KGR_REPO/tools/kernel/configs/base.config" "$KGR_REPO/tools/kernel/configs/$flavour.config" \
 		<(printf '%s\n' "$RUSTC" "$("$RUSTC" --version)" "$LLVM_SUFFIX" "$BINDGEN") | sha256sum | cut -c1-12)
-	printf '%s' "$KGR_CACHE/build/linux-$KVERSION-$flavour-$h"
+	printf '%s' "$KGR_CACHE/build/linux-$KVERSION$(kgr_tree_suffix)-$flavour-$h"
 }

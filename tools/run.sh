@@ -17,7 +17,7 @@ KO=$("$KGR_REPO/tools/module-build.sh" "$KOUT" | tail -n1)
 kgr_step "initramfs"
 INITRD="$KGR_CACHE/run/initramfs.cpio.gz"
 mkdir -p "$KGR_CACHE/run"
-"$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$KGR_CACHE/src/linux-$KVERSION" "$KO"
+"$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$(kgr_kernel_src)" "$KO"
 kgr_step "booting (accel ${ACCEL:-tcg}; console log $KGR_CACHE/run/console.log)"
 rc=0
 "$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan run \

@@ -21,7 +21,7 @@ flock 9
 CONFIGS="$KGR_REPO/tools/kernel/configs"
 [ -f "$CONFIGS/$FLAVOUR.config" ] || kgr_die "unknown flavour '$FLAVOUR' (have: $(cd "$CONFIGS" && ls *.config | sed 's/\.config$//' | grep -v '^base$' | tr '\n' ' '))"
 
-KSRC="$KGR_CACHE/src/linux-$KVERSION"
+KSRC=$(kgr_kernel_src)
 if [ ! -f "$KSRC/.kgr-copied" ]; then
 	kgr_step "creating writable source tree $KSRC"
 	rm -rf "$KSRC"
@@ -63,7 +63,7 @@ fi
 
 kgr_step "building linux $KVERSION ($FLAVOUR)"
 start=$(date +%s)
-stamp() { stat -c %Y "$OUT/rust/kernel.o" "$OUT/rust/helpers/helpers.o" 2>/dev/null | tr '\n' ' '; }
+stamp() { { stat -c %Y "$OUT/rust/kernel.o" "$OUT/rust/helpers/helpers.o" 2>/dev/null || true; } | tr '\n' ' '; }
 before=$(stamp)
 kmake -j"$(nproc)" all 2>&1 | tee "$OUT/.kgr-build.log" >&2
 [ "${PIPESTATUS[0]}" -eq 0 ] || kgr_die "kernel build failed (log: $OUT/.kgr-build.log)"
