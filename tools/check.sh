@@ -120,7 +120,7 @@ if [ -n "$KO" ]; then
 	INITRD="$WORK/initramfs.cpio.gz"
 	if "$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$KSRC" "$KO" 2>"$WORK/initramfs.log"; then
 		"$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" \
-			--plan check --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
+			--plan check --hostctl --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
 		brc=$?
 		if [ $brc -le 1 ]; then
 			"$KGR_REPO/tools/ktap-count" "guest (stock QEMU)" <"$WORK/boot-stock.ktap" >>"$RESULTS"
