@@ -65,6 +65,7 @@ if [ $cargo_rc -ne 0 ] && ! grep -q '^test .* FAILED$' "$WORK/cargo-test.log"; t
 	record FAIL "host: cargo test builds and runs"
 	tail -n 20 "$WORK/cargo-test.log" >&2
 fi
+"$KGR_REPO/tools/runner/selftest.sh" 2>&1 | tee "$WORK/runner-selftest.log" | "$KGR_REPO/tools/ktap-count" "host: run-guest" >>"$RESULTS"
 check "host: cargo fmt --check" sh -c "cd '$KGR_REPO/tools/host' && cargo fmt --all --check"
 check "host: cargo clippy, no warnings" sh -c "cd '$KGR_REPO/tools/host' && cargo clippy -q --workspace --all-targets -- -D warnings"
 phase_end
@@ -120,7 +121,7 @@ if [ -n "$KO" ]; then
 	INITRD="$WORK/initramfs.cpio.gz"
 	if "$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$KSRC" "$KO" 2>"$WORK/initramfs.log"; then
 		"$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" \
-			--plan check --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
+			--plan check --hostctl --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
 		brc=$?
 		if [ $brc -le 1 ]; then
 			"$KGR_REPO/tools/ktap-count" "guest (stock QEMU)" <"$WORK/boot-stock.ktap" >>"$RESULTS"

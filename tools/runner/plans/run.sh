@@ -4,9 +4,9 @@
 MOD=/kgr/modules/kvm_guest_rs.ko
 echo "# --- kvm_detect (user space CPUID) ---"
 /kgr/selftests/kvm_guest_rs/kvm_detect
-echo "# --- insmod $MOD ${KGR_PARAMS:-} ---"
+echo "# --- modload (finit_module) $MOD ${KGR_PARAMS:-} ---"
 mark=$(dmesg | wc -l)
-if insmod $MOD ${KGR_PARAMS:-}; then
+if /kgr/selftests/kvm_guest_rs/modload $MOD ${KGR_PARAMS:-}; then
 	dmesg | tail -n +$((mark + 1)) | grep kvm_guest_rs
 	echo "# --- lsmod ---"
 	lsmod

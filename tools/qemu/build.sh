@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# build.sh: build qemu-system-x86_64 (TCG only) with the KVM PV host model.
+#
+# Idempotent and incremental:
+#  1. tools/qemu/fetch.sh provides the pristine QEMU 10.0.x tree;
+#  2. tools/qemu/patches/series is applied with "patch -p1" onto a fresh copy
+#     of the pristine tree, only when the series hash (series file + patches)
+#     changes: $KGR_CACHE/qemu/patched-VER-HASH;
+#  3. the files any series touched are synced into the one source tree per
+#     QEMU version ($KGR_CACHE/qemu/src-VER) with cmp-before-copy, so
+#     unchanged files keep their mtime and ninja rebuilds only what a patch
+#     edit really changed;
+#  4. configure (once per version and flag set) and "ninja -j2" in
+#     $KGR_CACHE/qemu/build-VER, both under the machine's heavy-job lock
+#     ($KGR_CACHE/heavy.lock) with nice.
+# Progress goes to stderr as "[qemu] ..."; the last stdout line is the
+# absolute path of qemu-system-x86_64.
+#
+# The binary has no firmware of its own ("+ds" tarball, --disable-install-blobs):
+# run it with the Debian firmware and without the default NIC (its option ROM,
+# efi-e1000.rom, is not installed by the Debian packages used here):
+#   qemu-system-x86_64 -L /usr/share/qemu -L /usr/share/seabios -nic none \
+#       -M pc -cpu max,x-tcg-kvm-pv=on ...
+# See Documentation/virt/kvm_guest_rs/host-model.rst.
+set -euo pipefail
+KGR_TAG=qemu
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
+
+QCACHE="$KGR_CACHE/qemu"
+PATCHES="$HERE/patches"
+LOCK="$KGR_CACHE/heavy.lock"
+HOST_PKGS=(libglib2.0-dev ninja-build libpixman-1-dev libfdt-dev)
+CONFIGURE_FLAGS=(--target-list=x86_64-softmmu --without-default-features --enable-tcg
+	--enable-fdt=system --disable-install-blobs --disable-docs --disable-werror)
+heavy() { flock "$LOCK" nice -n 5 "$@"; }
+
+# --- Step 1: host build dependencies -------------------------------------------
+missing=()
+for p in "${HOST_PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	kgr_step "host packages: ${HOST_PKGS[*]} present"
+else
+	[ "$(id -u)" -eq 0 ] || kgr_die "host packages: missing ${missing[*]} and not root"
+	kgr_step "host packages: installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		kgr_die "host packages: 'apt-get install ${missing[*]}' failed"
+fi
+mkdir -p "$QCACHE" "$(dirname "$LOCK")"
+
+# --- Step 2: pristine source -------------------------------------------------------
+PRISTINE=$("$HERE/fetch.sh" | tail -n1)
+[ -f "$PRISTINE/VERSION" ] || kgr_die "fetch: fetch.sh gave no source tree"
+VER=$(cat "$PRISTINE/VERSION")
+
+# --- Step 3: apply the series onto a fresh copy when it changed ----------------
+[ -f "$PATCHES/series" ] || kgr_die "patches: $PATCHES/series missing"
+mapfile -t SERIES < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$PATCHES/series")
+for p in "${SERIES[@]}"; do [ -f "$PATCHES/$p" ] || kgr_die "patches: $p listed in series but missing"; done
+HASH=$( (cat "$PATCHES/series" && for p in "${SERIES[@]}"; do cat "$PATCHES/$p"; done) | sha256sum | cut -c1-12)
+PATCHED="$QCACHE/patched-$VER-$HASH"
+if [ -f "$PATCHED/.kgr-series" ]; then
+	kgr_step "patches: series $HASH already applied ($PATCHED)"
+else
+	kgr_step "patches: applying ${#SERIES[@]} patches (series $HASH) onto a copy of $VER"
+	for old in "$QCACHE/patched-$VER-"*; do
+		[ -d "$old" ] && rm -rf "$old"
+	done
+	tmp="$PATCHED.tmp"
+	rm -rf "$tmp"
+	# Hard links are enough: patch(1) replaces the files it changes.
+	cp -al "$PRISTINE" "$tmp"
+	rm -f "$tmp/.kgr-pristine"
+	: >"$tmp/.kgr-touched"
+	for p in "${SERIES[@]}"; do
+		patch -d "$tmp" -p1 -s -f -N --no-backup-if-mismatch <"$PATCHES/$p" >/dev/null 2>&1 ||
+			kgr_die "patches: $p does not apply to QEMU $VER (try: patch -d <pristine copy> -p1 --dry-run < $PATCHES/$p)"
+		sed -n -e 's|^+++ b/\([^[:space:]]*\).*|\1|p' -e 's|^--- a/\([^[:space:]]*\).*|\1|p' "$PATCHES/$p" >>"$tmp/.kgr-touched"
+	done
+	sort -u -o "$tmp/.kgr-touched" "$tmp/.kgr-touched"
+	echo "$HASH" >"$tmp/.kgr-series"
+	mv "$tmp" "$PATCHED"
+fi
+
+# --- Step 4: sync into the build's source tree ------------------------------------
+SRC="$QCACHE/src-$VER"
+if [ ! -f "$SRC/.kgr-copied" ]; then
+	kgr_step "source: creating $SRC"
+	rm -rf "$SRC"
+	# A real copy: the sync below writes into these files.
+	cp -a "$PATCHED" "$SRC"
+	touch "$SRC/.kgr-copied"
+elif [ "$(cat "$SRC/.kgr-series" 2>/dev/null)" = "$HASH" ]; then
+	kgr_step "source: $SRC up to date with series $HASH"
+else
+	# Files touched by the old or the new series; all others equal pristine.
+	changed=0
+	while IFS= read -r f; do
+		[ -n "$f" ] || continue
+		if [ -e "$PATCHED/$f" ]; then
+			if ! cmp -s "$PATCHED/$f" "$SRC/$f"; then
+				mkdir -p "$(dirname "$SRC/$f")"
+				cp "$PATCHED/$f" "$SRC/$f"
+				changed=$((changed + 1))
+			fi
+		elif [ -e "$SRC/$f" ]; then
+			rm -f "$SRC/$f"
+			changed=$((changed + 1))
+		fi
+	done < <(sort -u "$SRC/.kgr-touched" "$PATCHED/.kgr-touched")
+	cp "$PATCHED/.kgr-touched" "$SRC/.kgr-touched"
+	cp "$PATCHED/.kgr-series" "$SRC/.kgr-series"
+	kgr_step "source: $changed file(s) updated in $SRC for series $HASH"
+fi
+
+# --- Step 5: configure ------------------------------------------------------------
+BUILD="$QCACHE/build-$VER"
+want_cfg="${CONFIGURE_FLAGS[*]}"
+if [ -f "$BUILD/build.ninja" ] && [ "$(cat "$BUILD/.kgr-configure" 2>/dev/null)" = "$want_cfg" ]; then
+	kgr_step "configure: $BUILD already configured"
+else
+	kgr_step "configure: ${CONFIGURE_FLAGS[*]}"
+	rm -rf "$BUILD"
+	mkdir -p "$BUILD"
+	(cd "$BUILD" && heavy "$SRC/configure" "${CONFIGURE_FLAGS[@]}" >"$BUILD/configure.log" 2>&1) ||
+		kgr_die "configure failed; see $BUILD/configure.log"
+	printf '%s\n' "$want_cfg" >"$BUILD/.kgr-configure"
+fi
+
+# --- Step 6: build ----------------------------------------------------------------
+kgr_step "ninja: building qemu-system-x86_64 in $BUILD"
+start=$(date +%s)
+heavy ninja -C "$BUILD" -j2 qemu-system-x86_64 >"$BUILD/ninja.log" 2>&1 || {
+	grep -E -A8 '^FAILED|error:' "$BUILD/ninja.log" | grep -v '^cc \|^c++ ' | head -n 60 >&2
+	kgr_die "ninja failed; see $BUILD/ninja.log"
+}
+BIN="$BUILD/qemu-system-x86_64"
+[ -x "$BIN" ] || kgr_die "ninja succeeded but $BIN is missing"
+kgr_step "ninja: done in $(($(date +%s) - start)) s"
+printf '%s\n' "$BIN"
