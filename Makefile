@@ -6,6 +6,9 @@
 #                 print what it detected, unload it, power off
 #   make check    every test (host, build, boot), as KTAP; ends "N passed, N failed"
 #
+#   make compare  in-tree kvm-clock vs kvm-clock-rs on the host model (icount),
+#                 table and plot (Documentation/virt/kvm_guest_rs/kvmclock.rst)
+#
 # Other targets: setup, kernel, module, initramfs, host-test, clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` uses debug),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, PARAMS="<module params>",
@@ -21,12 +24,12 @@ export KGR_CACHE ACCEL
 
 KOUT_CMD = tools/kernel/build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check host-test clean-cache
+.PHONY: all help setup kernel module initramfs run check compare host-test clean-cache
 
 all: module
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@tools/setup/setup.sh
@@ -48,6 +51,9 @@ run: setup
 
 check:
 	@FLAVOUR=debug tools/check.sh
+
+compare: setup
+	@tools/compare.sh
 
 host-test:
 	@cd tools/host && cargo test

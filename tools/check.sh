@@ -115,6 +115,50 @@ else
 fi
 phase_end
 
+# --- kvmclock on the host model ---------------------------------------------
+# kvmclock_model_boots: the guest tests of kvm-clock-rs (plan kvmclock) on the
+# QEMU host model, booted with no-kvmclock: once with the defaults, once with
+# kvmclock-stable-bit=off (the monotonic clamp).  Skipped, with the reason,
+# when there is no model binary (tools/qemu/build.sh; QEMU_MODEL=path
+# overrides).
+kvmclock_model_boots() {
+	local qemu=${QEMU_MODEL:-} help="" b initrd rc name cpu append
+	if [ -z "$qemu" ]; then
+		for b in "$KGR_CACHE"/qemu/build-*/qemu-system-x86_64; do
+			[ -x "$b" ] && qemu=$b
+		done
+	fi
+	# No pipe into grep -q: under pipefail, QEMU dying of SIGPIPE would look like a failure.
+	[ -n "$qemu" ] && help=$("$qemu" -device max-x86_64-cpu,help 2>/dev/null)
+	if [ -z "$qemu" ] || [ "${help#*x-kvmclock-fault}" = "${help:-}" ]; then
+		record SKIP "kvmclock (host model): no QEMU with the KVM PV host model (run tools/qemu/build.sh)"
+		return
+	fi
+	if [ -z "$KO" ]; then
+		record SKIP "kvmclock (host model): no module"
+		return
+	fi
+	initrd="$WORK/initramfs.cpio.gz"
+	for name in default clamp; do
+		cpu=max,x-tcg-kvm-pv=on
+		append="no-kvmclock kgr.rtc_base=1704067200"
+		if [ $name = clamp ]; then
+			cpu=$cpu,kvmclock-stable-bit=off
+			append="$append kgr.kvmclock=clamp"
+		fi
+		"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu "$cpu" --append "$append" --hostctl \
+			--qemu-arg -rtc --qemu-arg base=2024-01-01T00:00:00,clock=vm \
+			--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan kvmclock --timeout 1200 \
+			--log "$WORK/kvmclock-$name.console" --ktap "$WORK/kvmclock-$name.ktap"
+		rc=$?
+		if [ $rc -le 1 ]; then
+			"$KGR_REPO/tools/ktap-count" "kvmclock (host model, $name)" <"$WORK/kvmclock-$name.ktap" >>"$RESULTS"
+		else
+			record FAIL "kvmclock (host model, $name): boot reached a verdict (exit $rc, console $WORK/kvmclock-$name.console)"
+		fi
+	done
+}
+
 # --- boot --------------------------------------------------------------------
 phase_start boot
 if [ -n "$KO" ]; then
@@ -136,6 +180,10 @@ if [ -n "$KO" ]; then
 else
 	record SKIP "boot: guest tests (no module)"
 fi
+phase_end
+
+phase_start kvmclock
+kvmclock_model_boots
 phase_end
 
 # --- summary -----------------------------------------------------------------

@@ -220,6 +220,42 @@ impl PausedHook {
         Err(ENODEV)
     }
 
+    /// Returns `true` if some CPU's `hv_clock_per_cpu` is set, i.e. the in-tree kvmclock (or
+    /// another hook) owns the per-CPU pvclock records.
+    ///
+    /// This is how to tell whether the in-tree driver runs: with `no-kvmclock` (or `nopv`) the
+    /// pointers stay NULL. The system-time MSR itself is no indication: firmware such as SeaBIOS
+    /// registers a record of its own and leaves it registered when it boots the kernel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::pvclock::PausedHook;
+    ///
+    /// // Off KVM, or without `CONFIG_KVM_GUEST`, nothing owns the records.
+    /// if kernel::kvm_para::KvmPara::detect().is_err() {
+    ///     assert!(!PausedHook::in_use());
+    /// }
+    /// ```
+    pub fn in_use() -> bool {
+        #[cfg(CONFIG_KVM_GUEST)]
+        {
+            (0..nr_cpu_ids()).filter_map(CpuId::from_u32).any(|cpu| {
+                // SAFETY: `cpu` is a possible CPU, so its per-CPU area exists; the pointer is
+                // read with one load.
+                let p = unsafe {
+                    crate::sync::atomic::atomic_load(
+                        bindings::hv_clock_per_cpu_ptr(cpu.as_u32()),
+                        Relaxed,
+                    )
+                };
+                !p.is_null()
+            })
+        }
+        #[cfg(not(CONFIG_KVM_GUEST))]
+        false
+    }
+
     /// Returns the published records.
     pub fn records(&self) -> &Arc<PerCpu<VcpuTimeInfo>> {
         &self.records

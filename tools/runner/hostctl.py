@@ -12,6 +12,8 @@ line "KGR-END".  Requests:
   qom-set PATH PROPERTY JSON
   qmp JSON                  raw QMP command object; reply: the "return" as JSON
   cpu-path INDEX            QOM path of vCPU INDEX (for qom-get/qom-set)
+  pause SECONDS             stop the VM, wait, continue it (the guest cannot send
+                            "cont" itself); reply after the VM runs again
 
 A reply starts with "ok" or "err MESSAGE".  The guest plans use it to read
 the host model's counters and to arm its knobs while the test runs
@@ -85,6 +87,14 @@ def handle(qmp, line):
         raise ValueError(f"no vCPU {rest}")
     if verb == "qmp":
         return ["ok", json.dumps(qmp.raw(json.loads(rest)))]
+    if verb == "pause":
+        secs = float(rest)
+        if not 0 < secs <= 60:
+            raise ValueError(f"pause {rest}: want 0 < SECONDS <= 60")
+        qmp.call("stop")
+        time.sleep(secs)
+        qmp.call("cont")
+        return ["ok"]
     raise ValueError(f"unknown request '{verb}'")
 
 

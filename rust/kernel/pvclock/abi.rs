@@ -53,6 +53,14 @@ pub const SLOT_ALIGN: usize = 64;
 /// odd or changing for this many consecutive reads is broken (e.g. an update that never ends).
 pub const MAX_RETRIES: u32 = 1000;
 
+/// Retries of the version loop on the reader's own record.
+///
+/// The host rewrites a vCPU's record only while that vCPU is outside the guest, and finishes
+/// before it re-enters, so a reader on the owning CPU sees the version change only if a VM exit
+/// with an update fell between its two version loads; it never sees an odd version. A few
+/// consecutive failures therefore already mean a broken record.
+pub const MAX_OWN_RETRIES: u32 = 16;
+
 /// `struct pvclock_vcpu_time_info`: the per-vCPU time record the host writes.
 ///
 /// The C struct is packed; its fields are naturally aligned, so this `repr(C)` struct has the
@@ -380,6 +388,8 @@ pub struct Reading {
     pub retries: u32,
     /// The flags of the own record (0 if it could not be read).
     pub flags: u8,
+    /// The version of the own record the value comes from (0 if it could not be read).
+    pub version: u32,
     /// `true` if the monotonic clamp moved the value.
     pub clamped: bool,
     /// Where the value came from.
@@ -388,7 +398,7 @@ pub struct Reading {
 
 /// Reads the clock: the own record if usable, else `fallback`, made monotonic unless trusted.
 ///
-/// - The own record is read with [`snapshot`].
+/// - The own record is read with [`snapshot`], with at most [`MAX_OWN_RETRIES`] retries.
 /// - Its value is returned as is only if `trust_stable` (CPUID has
 ///   `KVM_FEATURE_CLOCKSOURCE_STABLE_BIT`) and the record has [`TSC_STABLE_BIT`]; otherwise it goes
 ///   through [`clamp_monotonic`], like the C driver.
@@ -402,7 +412,7 @@ pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
     last: &L,
     trust_stable: bool,
 ) -> Reading {
-    match snapshot(own, &mut read_tsc, MAX_RETRIES) {
+    match snapshot(own, &mut read_tsc, MAX_OWN_RETRIES) {
         Ok(s) => {
             let ns = s.ns();
             if trust_stable && s.body.flags & TSC_STABLE_BIT != 0 {
@@ -410,6 +420,7 @@ pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
                     ns,
                     retries: s.retries,
                     flags: s.body.flags,
+                    version: s.version,
                     clamped: false,
                     source: Source::Stable,
                 };
@@ -419,6 +430,7 @@ pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
                 ns: c.value,
                 retries: s.retries,
                 flags: s.body.flags,
+                version: s.version,
                 clamped: c.clamped,
                 source: Source::Clamped,
             }
@@ -429,6 +441,7 @@ pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
                 ns: c.value,
                 retries,
                 flags: 0,
+                version: 0,
                 clamped: c.clamped,
                 source: Source::Fallback(why),
             }
