@@ -14,7 +14,8 @@ KGR_TAG=check
 . "$(dirname "$0")/lib.sh"
 
 FLAVOUR=${FLAVOUR:-debug}
-WORK="$KGR_CACHE/check"
+# One directory per kernel tree (KGR_TREE), so two work trees can check at once.
+WORK="$KGR_CACHE/check$(kgr_tree_suffix)"
 mkdir -p "$WORK"
 RESULTS="$WORK/results"
 TIMINGS="$WORK/timings"
