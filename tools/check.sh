@@ -123,7 +123,7 @@ phase_end
 # when there is no model binary (tools/qemu/build.sh; QEMU_MODEL=path
 # overrides).
 kvmclock_model_boots() {
-	local qemu=${QEMU_MODEL:-} help="" b initrd rc name cpu append
+	local qemu=${QEMU_MODEL:-} help="" b initrd rc name cpu append plan
 	if [ -z "$qemu" ]; then
 		for b in "$KGR_CACHE"/qemu/build-*/qemu-system-x86_64; do
 			[ -x "$b" ] && qemu=$b
@@ -143,13 +143,15 @@ kvmclock_model_boots() {
 	for name in default clamp; do
 		cpu=max,x-tcg-kvm-pv=on
 		append="no-kvmclock kgr.rtc_base=1704067200"
+		plan=kvmclock-check
 		if [ $name = clamp ]; then
+			plan=kvmclock
 			cpu=$cpu,kvmclock-stable-bit=off
 			append="$append kgr.kvmclock=clamp"
 		fi
 		"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu "$cpu" --append "$append" --hostctl \
 			--qemu-arg -rtc --qemu-arg base=2024-01-01T00:00:00,clock=vm \
-			--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan kvmclock --timeout 1200 \
+			--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan "$plan" --timeout 1200 \
 			--log "$WORK/kvmclock-$name.console" --ktap "$WORK/kvmclock-$name.ktap"
 		rc=$?
 		if [ $rc -le 1 ]; then

@@ -141,11 +141,11 @@ impl abi::LastValue for LastValue {
 /// Reads a pvclock record in shared memory with the current TSC (see [`abi::read`]).
 ///
 /// `record` should be the current CPU's (with the current CPU pinned), so that the TSC and the
-/// record belong to the same CPU.
+/// record belong to the same CPU. `fallback` is only called if the record is unusable.
 #[inline]
 pub fn read(
     record: &Slot<'_, VcpuTimeInfo>,
-    fallback: &Body,
+    fallback: impl FnOnce() -> Body,
     last: &LastValue,
     trust_stable: bool,
 ) -> Reading {

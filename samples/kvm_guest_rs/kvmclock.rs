@@ -89,6 +89,9 @@ const WARP_READS: u32 = 1_000_000;
 /// Calls per run of a benchmark.
 const BENCH_CALLS: u32 = 100_000;
 
+/// Interval between two log lines about the same CPU's unusable record.
+const FALLBACK_LOG_NS: u64 = 10 * abi::NSEC_PER_SEC;
+
 /// Statistics of one CPU, in a cache line of their own.
 #[repr(align(64))]
 struct CpuStats {
@@ -100,6 +103,8 @@ struct CpuStats {
     clamps: Atomic<u64>,
     /// Reads served from the reference record because this CPU's record was unusable.
     fallbacks: Atomic<u64>,
+    /// Clock value (ns, at least 1) when an unusable record was last logged, 0 for never.
+    fallback_logged: Atomic<u64>,
     /// `PVCLOCK_GUEST_STOPPED` events seen in this CPU's record.
     guest_stopped: Atomic<u64>,
     /// Version of the record in which the last `GUEST_STOPPED` was counted.
@@ -117,6 +122,7 @@ impl CpuStats {
             retries: Atomic::new(0),
             clamps: Atomic::new(0),
             fallbacks: Atomic::new(0),
+            fallback_logged: Atomic::new(0),
             guest_stopped: Atomic::new(0),
             stopped_version: Atomic::new(0),
             registrations: Atomic::new(0),
@@ -166,8 +172,12 @@ impl Clock {
         let guard = preempt::disable();
         let cpu = guard.this_cpu();
         let record = self.records.slot(cpu.id());
-        let fallback = self.reference.as_ref().copied().unwrap_or_default();
-        let r = pvclock::read(&record, &fallback, &self.last, self.trust_stable);
+        let r = pvclock::read(
+            &record,
+            || self.reference.as_ref().copied().unwrap_or_default(),
+            &self.last,
+            self.trust_stable,
+        );
         let s = self.stats(cpu.id());
         s.reads.add(1, Relaxed);
         if r.retries != 0 {
@@ -176,8 +186,9 @@ impl Clock {
         if r.clamped {
             s.clamps.add(1, Relaxed);
         }
-        if let Source::Fallback(_) = r.source {
+        if let Source::Fallback(why) = r.source {
             s.fallbacks.add(1, Relaxed);
+            self.log_fallback(cpu, s, why, r.ns);
         }
         if r.flags & abi::GUEST_STOPPED != 0 {
             // Count each stop once (the host rewrites the record, with a new version, to set
@@ -189,6 +200,29 @@ impl Clock {
             }
         }
         r.ns
+    }
+
+    /// Logs, at most every [`FALLBACK_LOG_NS`] per CPU, that a registered record became unusable.
+    ///
+    /// Runs in the read path, in any context: it prints with `printk_deferred()`. Reads on a CPU
+    /// whose record is not registered (a CPU coming online, before its hotplug callback) are the
+    /// expected bring-up window and are only counted.
+    #[cold]
+    fn log_fallback(&self, cpu: ThisCpu<'_>, s: &CpuStats, why: abi::SnapshotError, ns: u64) {
+        if !self.records.is_enabled(cpu.id()) {
+            return;
+        }
+        let last = s.fallback_logged.load(Relaxed);
+        if last != 0 && ns.wrapping_sub(last) < FALLBACK_LOG_NS {
+            return;
+        }
+        s.fallback_logged.store(ns.max(1), Relaxed);
+        kernel::pr_warn_deferred!(
+            "kvm-clock-rs: CPU{}: the host's pvclock record became unusable ({:?}); reading the reference record ({} reads so far)\n",
+            cpu.id().as_u32(),
+            why,
+            s.fallbacks.load(Relaxed)
+        );
     }
 
     /// Sums a statistic over all CPUs.
@@ -244,10 +278,10 @@ impl Clock {
 }
 
 /// The clocksource callbacks.
-struct ClockSource(Arc<Clock>);
+struct ClockOps(Arc<Clock>);
 
 #[vtable]
-impl clocksource::Operations for ClockSource {
+impl clocksource::Operations for ClockOps {
     const NAME: &'static CStr = NAME;
 
     fn read(&self) -> u64 {
@@ -496,7 +530,7 @@ pub(crate) struct KvmClock {
     _cpu_groups: KVec<sysfs::Group<CpuView>>,
     _group: sysfs::Group<Clock>,
     _debugfs: KVec<Pin<KBox<debugfs::File<Arc<Clock>>>>>,
-    _clocksource: clocksource::Registration<ClockSource>,
+    _clocksource: clocksource::Registration<ClockOps>,
     _paused: Option<PausedHook>,
     _hotplug: Pin<KBox<cpuhp::Registration<Hotplug>>>,
     clock: Arc<Clock>,
@@ -670,7 +704,7 @@ impl KvmClock {
             .unwrap_or_default();
         // Last fallible step: timekeeping may switch to the clocksource right away.
         let cs = clocksource::Registration::new(
-            ClockSource(clock.clone()),
+            ClockOps(clock.clone()),
             clocksource::Options {
                 rating,
                 hz: 1_000_000_000,

@@ -402,12 +402,12 @@ pub struct Reading {
 /// - Its value is returned as is only if `trust_stable` (CPUID has
 ///   `KVM_FEATURE_CLOCKSOURCE_STABLE_BIT`) and the record has [`TSC_STABLE_BIT`]; otherwise it goes
 ///   through [`clamp_monotonic`], like the C driver.
-/// - If the own record is unwritten, invalid or busy, the value is computed from `fallback` (a
-///   body that was valid when it was captured) with a fresh TSC, and always clamped: it may be
-///   older than what other CPUs see.
+/// - If the own record is unwritten, invalid or busy, the value is computed from the body
+///   `fallback` returns (one that was valid when it was captured; only called in this case)
+///   with a fresh TSC, and always clamped: it may be older than what other CPUs see.
 pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
     own: &R,
-    fallback: &Body,
+    fallback: impl FnOnce() -> Body,
     mut read_tsc: impl FnMut() -> u64,
     last: &L,
     trust_stable: bool,
@@ -436,7 +436,7 @@ pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
             }
         }
         Err((why, retries)) => {
-            let c = clamp_monotonic(last, fallback.ns_at(read_tsc()));
+            let c = clamp_monotonic(last, fallback().ns_at(read_tsc()));
             Reading {
                 ns: c.value,
                 retries,

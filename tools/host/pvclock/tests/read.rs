@@ -25,11 +25,11 @@ fn stable_bit_trusted_only_with_cpuid_bit() {
     last.0.store(1_000_000, Ordering::Relaxed);
     let rec = Scripted::new(&[2], stable_body());
     // Trusted: the raw value, even below last_value, and last_value untouched.
-    let r = read(&rec, &stable_body(), || 500, &last, true);
+    let r = read(&rec, stable_body, || 500, &last, true);
     assert_eq!((r.ns, r.source, r.clamped), (500, Source::Stable, false));
     assert_eq!(last.load(), 1_000_000);
     // Not trusted (no CPUID bit): clamped to last_value.
-    let r = read(&rec, &stable_body(), || 500, &last, false);
+    let r = read(&rec, stable_body, || 500, &last, false);
     assert_eq!(
         (r.ns, r.source, r.clamped),
         (1_000_000, Source::Clamped, true)
@@ -41,9 +41,9 @@ fn record_without_stable_flag_is_clamped_even_with_cpuid_bit() {
     let last = Last::default();
     last.0.store(700, Ordering::Relaxed);
     let rec = Scripted::new(&[2], body_for(1_000_000_000, 0, 0, 0));
-    let r = read(&rec, &stable_body(), || 500, &last, true);
+    let r = read(&rec, stable_body, || 500, &last, true);
     assert_eq!((r.ns, r.clamped), (700, true));
-    let r = read(&rec, &stable_body(), || 900, &last, true);
+    let r = read(&rec, stable_body, || 900, &last, true);
     assert_eq!((r.ns, r.clamped, last.load()), (900, false, 900));
 }
 
@@ -54,7 +54,7 @@ fn guest_stopped_flag_is_reported() {
         &[2],
         body_for(1_000_000_000, 0, 0, TSC_STABLE_BIT | GUEST_STOPPED),
     );
-    let r = read(&rec, &stable_body(), || 5, &last, true);
+    let r = read(&rec, stable_body, || 5, &last, true);
     assert_eq!(r.flags & GUEST_STOPPED, GUEST_STOPPED);
     assert_eq!(r.ns, 5);
 }
@@ -79,7 +79,7 @@ fn unusable_records_fall_back_and_clamp() {
         ),
     ] {
         let last = Last::default();
-        let r = read(&rec, &fallback, || 5, &last, true);
+        let r = read(&rec, || fallback, || 5, &last, true);
         assert_eq!(r.source, Source::Fallback(why));
         assert_eq!(r.ns, 10_005, "{why:?}");
         assert_eq!(
@@ -88,7 +88,7 @@ fn unusable_records_fall_back_and_clamp() {
             "fallback readings always go through the clamp"
         );
         last.0.store(20_000, Ordering::Relaxed);
-        let r = read(&rec, &fallback, || 5, &last, true);
+        let r = read(&rec, || fallback, || 5, &last, true);
         assert_eq!((r.ns, r.clamped), (20_000, true));
     }
 }
@@ -226,4 +226,18 @@ fn msr_pair_prefers_clocksource2() {
     assert_eq!(msr_pair(true, false), Some(MsrPair::New));
     assert_eq!(msr_pair(false, true), Some(MsrPair::Legacy));
     assert_eq!(msr_pair(false, false), None);
+}
+
+#[test]
+fn fallback_is_only_computed_when_needed() {
+    let last = Last::default();
+    let rec = Scripted::new(&[2], stable_body());
+    let r = read(
+        &rec,
+        || panic!("fallback computed for a usable record"),
+        || 7,
+        &last,
+        true,
+    );
+    assert_eq!((r.ns, r.source), (7, Source::Stable));
 }
