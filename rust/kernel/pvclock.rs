@@ -114,6 +114,7 @@ impl LastValue {
     }
 
     /// Returns the current value.
+    #[inline]
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }

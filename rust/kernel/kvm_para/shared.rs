@@ -301,6 +301,7 @@ impl<T: HostRecord> PerCpu<T> {
     }
 
     /// Returns the byte offset of `cpu`'s slot.
+    #[inline]
     fn offset(&self, cpu: CpuId) -> usize {
         // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
         let i = cpu.as_u32() as usize;
@@ -308,12 +309,14 @@ impl<T: HostRecord> PerCpu<T> {
         i * self.stride
     }
 
+    #[inline]
     fn pages(&self) -> &Pages {
         // PANIC: `pages` is only taken in `drop()`.
         self.pages.as_ref().expect("pages are present until drop")
     }
 
     /// Returns `cpu`'s record. Any CPU may read any record.
+    #[inline]
     pub fn slot(&self, cpu: CpuId) -> Slot<'_, T> {
         // SAFETY: The slot lies inside the allocation (type invariant), which lives as long as
         // `self`.
@@ -331,6 +334,7 @@ impl<T: HostRecord> PerCpu<T> {
     }
 
     /// Returns `true` if `cpu`'s record is registered with the host.
+    #[inline]
     pub fn is_enabled(&self, cpu: CpuId) -> bool {
         self.published[self.offset(cpu) / self.stride].load(Relaxed) != 0
     }

@@ -143,6 +143,7 @@ impl Body {
     /// Decodes the 64-bit word at offset 24 of a record (multiplier, shift, flags, padding).
     ///
     /// Readers load it as one word so that the three fields come from one load.
+    #[inline]
     pub const fn from_words(tsc_timestamp: u64, system_time: u64, word24: u64) -> Self {
         let b = word24.to_le_bytes();
         Self {
@@ -155,6 +156,7 @@ impl Body {
     }
 
     /// Returns why the body cannot describe a clock, or `None` if it can.
+    #[inline]
     pub fn invalid(&self) -> Option<Invalid> {
         if self.mul == 0 {
             Some(Invalid::MulZero)
@@ -166,6 +168,7 @@ impl Body {
     }
 
     /// Converts a TSC value to nanoseconds with this body's parameters (see [`cycles_to_ns`]).
+    #[inline]
     pub fn ns_at(&self, tsc: u64) -> u64 {
         cycles_to_ns(
             self.tsc_timestamp,
@@ -184,6 +187,7 @@ impl Body {
 /// intermediate, keeping bits 95..32. The result always fits in 64 bits, so nothing is lost in
 /// the multiplication. Shifts of 64 or more in either direction give 0 instead of C's undefined
 /// behaviour.
+#[inline]
 pub fn scale_delta(delta: u64, mul: u32, shift: i8) -> u64 {
     let amount = u32::from(shift.unsigned_abs());
     let d = if shift < 0 {
@@ -199,6 +203,7 @@ pub fn scale_delta(delta: u64, mul: u32, shift: i8) -> u64 {
 ///
 /// `tsc - tsc_timestamp` and the final addition wrap like the C `u64` arithmetic, so a TSC that
 /// wrapped past 2^64 since the update still gives the right delta.
+#[inline]
 pub fn cycles_to_ns(tsc_timestamp: u64, system_time: u64, mul: u32, shift: i8, tsc: u64) -> u64 {
     system_time.wrapping_add(scale_delta(tsc.wrapping_sub(tsc_timestamp), mul, shift))
 }
@@ -271,6 +276,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Returns the clock value of this snapshot in nanoseconds.
+    #[inline]
     pub fn ns(&self) -> u64 {
         self.body.ns_at(self.tsc)
     }
@@ -287,6 +293,7 @@ impl Snapshot {
 /// with [`SnapshotError::Invalid`].
 ///
 /// On error, the second value is the number of retries spent.
+#[inline]
 pub fn snapshot<R: SharedRecord + ?Sized>(
     rec: &R,
     mut read_tsc: impl FnMut() -> u64,
@@ -347,6 +354,7 @@ pub struct Clamped {
 /// published with compare-and-exchange, retrying against a value another CPU published
 /// meanwhile. Every returned value is therefore at least the largest value published before the
 /// call.
+#[inline]
 pub fn clamp_monotonic<L: LastValue + ?Sized>(last: &L, ret: u64) -> Clamped {
     let mut seen = last.load();
     loop {
@@ -405,6 +413,7 @@ pub struct Reading {
 /// - If the own record is unwritten, invalid or busy, the value is computed from the body
 ///   `fallback` returns (one that was valid when it was captured; only called in this case)
 ///   with a fresh TSC, and always clamped: it may be older than what other CPUs see.
+#[inline]
 pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
     own: &R,
     fallback: impl FnOnce() -> Body,
