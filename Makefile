@@ -6,7 +6,8 @@
 #                 print what it detected, unload it, power off
 #   make check    every test (host, build, boot), as KTAP; ends "N passed, N failed"
 #
-# Other targets: setup, kernel, module, initramfs, host-test, clean-cache, help.
+# Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
+# C guest judges the QEMU host model), host-test, clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` uses debug),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, PARAMS="<module params>",
 #            KGR_CACHE=<cache dir> (default ~/.cache/kvm-guest-rs).
@@ -21,12 +22,12 @@ export KGR_CACHE ACCEL
 
 KOUT_CMD = tools/kernel/build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check host-test clean-cache
+.PHONY: all help setup kernel module initramfs run check validate-model host-test clean-cache
 
 all: module
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' Makefile
 
 setup:
 	@tools/setup/setup.sh
@@ -48,6 +49,9 @@ run: setup
 
 check:
 	@FLAVOUR=debug tools/check.sh
+
+validate-model: setup
+	@tools/validate-model.sh
 
 host-test:
 	@cd tools/host && cargo test
