@@ -44,18 +44,7 @@ trap 'rm -f "$LOCKED"' EXIT
 heavy() { flock "$LOCK" nice -n 5 sh -c 'date +%s >"$0"; exec "$@"' "$LOCKED" "$@"; }
 
 # --- Step 1: host build dependencies -------------------------------------------
-missing=()
-for p in "${HOST_PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-	kgr_step "host packages: ${HOST_PKGS[*]} present"
-else
-	[ "$(id -u)" -eq 0 ] || kgr_die "host packages: missing ${missing[*]} and not root"
-	kgr_step "host packages: installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		kgr_die "host packages: 'apt-get install ${missing[*]}' failed"
-fi
+kgr_ensure_pkgs "${HOST_PKGS[@]}"
 mkdir -p "$QCACHE" "$(dirname "$LOCK")"
 
 # --- Step 2: pristine source -------------------------------------------------------
