@@ -9,7 +9,8 @@
 # Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
 # C guest judges the QEMU host model), host-test, clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` uses debug),
-#            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, PARAMS="<module params>",
+#            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
+#            distribution's QEMU instead of the host model), PARAMS="<module params>",
 #            KGR_CACHE=<cache dir> (default ~/.cache/kvm-guest-rs).
 #
 # The real work is in tools/; kbuild, cargo and the scripts' own checks make
