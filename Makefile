@@ -9,9 +9,11 @@
 #   make compare  in-tree kvm-clock vs kvm-clock-rs on the host model (icount),
 #                 table and plot (Documentation/virt/kvm_guest_rs/kvmclock.rst)
 #
-# Other targets: setup, kernel, module, initramfs, host-test, clean-cache, help.
+# Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
+# C guest judges the QEMU host model), host-test, clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` uses debug),
-#            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, PARAMS="<module params>",
+#            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
+#            distribution's QEMU instead of the host model), PARAMS="<module params>",
 #            KGR_CACHE=<cache dir> (default ~/.cache/kvm-guest-rs).
 #
 # The real work is in tools/; kbuild, cargo and the scripts' own checks make
@@ -24,12 +26,12 @@ export KGR_CACHE ACCEL
 
 KOUT_CMD = tools/kernel/build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check compare host-test clean-cache
+.PHONY: all help setup kernel module initramfs run check compare validate-model host-test clean-cache
 
 all: module
 
 help:
-	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
+	@awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' Makefile
 
 setup:
 	@tools/setup/setup.sh
@@ -54,6 +56,9 @@ check:
 
 compare: setup
 	@tools/compare.sh
+
+validate-model: setup
+	@tools/validate-model.sh
 
 host-test:
 	@cd tools/host && cargo test

@@ -3,9 +3,11 @@
 #
 # `make check`: every test of the project, as KTAP, with phase timings.
 #
-# Phases: setup; host (cargo test, rustfmt); kernel (debug flavour build,
-# clippy on the overlay); module (CLIPPY=1 build, rustfmt); boot (guest under
-# QEMU: boot-time KUnit, module selftests).  Each result is recorded as
+# Phases: setup; host (cargo test, rustfmt, runner tests); kernel (debug
+# flavour build, clippy on the overlay); module (CLIPPY=1 build, rustfmt);
+# boot (guest under stock QEMU: boot-time KUnit, module selftests); model
+# (QEMU with the KVM PV host model: the module selftests on "KVM", and the
+# in-tree C guest validating the model).  Each result is recorded as
 # PASS/FAIL/SKIP; the end prints one KTAP document with all of them, the
 # phase timings, and "N passed, N failed, N skipped".  Exits non-zero on any
 # failure.
@@ -119,9 +121,9 @@ phase_end
 # --- kvmclock on the host model ---------------------------------------------
 # kvmclock_model_boots: the guest tests of kvm-clock-rs (plan kvmclock) on the
 # QEMU host model, booted with no-kvmclock: once with the defaults, once with
-# kvmclock-stable-bit=off (the monotonic clamp).  Skipped, with the reason,
-# when there is no model binary (tools/qemu/build.sh; QEMU_MODEL=path
-# overrides).
+# kvmclock-stable-bit=off (the monotonic clamp).  Uses the binary of the model
+# phase ($QEMU_MODEL), else one built earlier in $KGR_CACHE/qemu; without one
+# the phase records a SKIP with the reason.
 kvmclock_model_boots() {
 	local qemu=${QEMU_MODEL:-} help="" b initrd rc name cpu append plan
 	if [ -z "$qemu" ]; then
@@ -185,6 +187,41 @@ else
 fi
 phase_end
 
+# --- model -------------------------------------------------------------------
+# The QEMU host model of the KVM PV interface: the module's tests again, now
+# on "KVM" (load/unload under lockdep and KASAN), then the in-tree C guest
+# judging the model (tools/validate-model.sh).
+phase_start model
+QEMU_MODEL=""
+if "$KGR_REPO/tools/qemu/build.sh" >"$WORK/qemu.out" 2>"$WORK/qemu.log"; then
+	QEMU_MODEL=$(tail -n1 "$WORK/qemu.out")
+	record PASS "model: build QEMU with the KVM PV host model"
+else
+	record FAIL "model: build QEMU with the KVM PV host model"
+	tail -n 30 "$WORK/qemu.log" | sed 's/^/  | /' >&2
+fi
+if [ -n "$QEMU_MODEL" ] && [ -n "$KO" ]; then
+	"$KGR_REPO/tools/runner/run-guest" --qemu "$QEMU_MODEL" --cpu max,x-tcg-kvm-pv=on \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan check --hostctl \
+		--log "$WORK/boot-model.console" --ktap "$WORK/boot-model.ktap" --timeout 600
+	brc=$?
+	[ $brc -le 1 ] && "$KGR_REPO/tools/ktap-count" "guest (model)" <"$WORK/boot-model.ktap" >>"$RESULTS"
+	[ $brc -ge 2 ] && record FAIL "guest (model): boot reached a verdict (exit $brc, console $WORK/boot-model.console)"
+fi
+if [ -n "$QEMU_MODEL" ] && [ -n "$KOUT" ]; then
+	rm -f "$WORK/validate/validate.ktap"
+	VALIDATE_OUT="$WORK/validate" "$KGR_REPO/tools/validate-model.sh" "$KOUT" >"$WORK/validate.out" 2>"$WORK/validate.log"
+	vrc=$?
+	if [ -s "$WORK/validate/validate.ktap" ] && [ $vrc -le 1 ]; then
+		"$KGR_REPO/tools/ktap-count" "model (C guest)" <"$WORK/validate/validate.ktap" >>"$RESULTS"
+	else
+		record FAIL "model (C guest): validate-model reached a verdict"
+		tail -n 20 "$WORK/validate.log" | sed 's/^/  | /' >&2
+	fi
+fi
+phase_end
+
+# The kvm-clock-rs guest tests on the model (QEMU_MODEL from the model phase).
 phase_start kvmclock
 kvmclock_model_boots
 phase_end

@@ -11,6 +11,28 @@ kgr_die() {
 }
 kgr_step() { printf '[%s] %s\n' "${KGR_TAG:-kgr}" "$*" >&2; }
 
+# kgr_ensure_pkgs PKG...: installs the Debian packages that are missing,
+# through the machine's own apt (refreshing its lists first, once).  Needs
+# root only when something is missing; names the package that cannot be had.
+kgr_ensure_pkgs() {
+	local p missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		kgr_step "host packages: all $# present"
+		return 0
+	fi
+	[ "$(id -u)" -eq 0 ] || kgr_die "host packages: missing ${missing[*]} and not root; install them with apt-get"
+	kgr_step "host packages: installing ${missing[*]}"
+	apt-get update -qq >/dev/null || kgr_die "host packages: 'apt-get update' failed"
+	for p in "${missing[@]}"; do
+		apt-cache show "$p" >/dev/null 2>&1 || kgr_die "host packages: '$p' is not available from the machine's apt sources"
+	done
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		kgr_die "host packages: 'apt-get install ${missing[*]}' failed"
+}
+
 # Loads $KGR_CACHE/env.mk ("KEY := value" lines) into shell variables.
 kgr_load_env() {
 	local f="$KGR_CACHE/env.mk" k v

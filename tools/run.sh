@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make run`: build what is missing, boot a guest, load kvm_guest_rs, print
-# what it detected, unload it, power off.  FLAVOUR, ACCEL, QEMU and PARAMS
-# (module parameters) come from the environment.
+# what it detected, unload it, power off.  FLAVOUR, ACCEL, QEMU, STOCK and
+# PARAMS (module parameters) come from the environment.  Under TCG the guest
+# runs on QEMU with the project's KVM PV host model (-cpu max,x-tcg-kvm-pv=on)
+# unless QEMU names another binary or STOCK=1 asks for the distribution's.
 set -euo pipefail
 KGR_TAG=run
 . "$(dirname "$0")/lib.sh"
@@ -18,9 +20,14 @@ kgr_step "initramfs"
 INITRD="$KGR_CACHE/run/initramfs.cpio.gz"
 mkdir -p "$KGR_CACHE/run"
 "$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$(kgr_kernel_src)" "$KO"
+QEMU_ARGS=()
+if [ "${ACCEL:-tcg}" = tcg ] && [ -z "${QEMU:-}" ] && [ "${STOCK:-0}" != 1 ]; then
+	kgr_step "QEMU with the KVM PV host model"
+	QEMU_ARGS=(--qemu "$("$KGR_REPO/tools/qemu/build.sh" | tail -n1)" --cpu max,x-tcg-kvm-pv=on)
+fi
 kgr_step "booting (accel ${ACCEL:-tcg}; console log $KGR_CACHE/run/console.log)"
 rc=0
-"$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan run \
+"$KGR_REPO/tools/runner/run-guest" "${QEMU_ARGS[@]}" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan run \
 	--append "${PARAMS:+kgr.params=${PARAMS// /,}}" --log "$KGR_CACHE/run/console.log" \
 	--ktap "$KGR_CACHE/run/output.txt" --timeout 300 || rc=$?
 sed 's/^/  guest| /' "$KGR_CACHE/run/output.txt" 2>/dev/null || true

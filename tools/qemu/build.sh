@@ -5,16 +5,18 @@
 #
 # Idempotent and incremental:
 #  1. tools/qemu/fetch.sh provides the pristine QEMU 10.0.x tree;
-#  2. tools/qemu/patches/series is applied with "patch -p1" onto a fresh copy
-#     of the pristine tree, only when the series hash (series file + patches)
-#     changes: $KGR_CACHE/qemu/patched-VER-HASH;
+#  2. tools/qemu/patches/series is applied with "patch -p1" onto a fresh
+#     (hard-linked) copy of the pristine tree, only when the series hash
+#     (series file + patches) changes: $KGR_CACHE/qemu/patched-VER-HASH;
 #  3. the files any series touched are synced into the one source tree per
 #     QEMU version ($KGR_CACHE/qemu/src-VER) with cmp-before-copy, so
 #     unchanged files keep their mtime and ninja rebuilds only what a patch
 #     edit really changed;
 #  4. configure (once per version and flag set) and "ninja -j2" in
 #     $KGR_CACHE/qemu/build-VER, both under the machine's heavy-job lock
-#     ($KGR_CACHE/heavy.lock) with nice.
+#     ($KGR_CACHE/heavy.lock) with nice; ninja is skipped (no lock taken)
+#     when the binary was already built from this series and configuration.
+#     Do not edit src-VER by hand: change the patches.
 # Progress goes to stderr as "[qemu] ..."; the last stdout line is the
 # absolute path of qemu-system-x86_64.
 #
@@ -35,21 +37,14 @@ LOCK="$KGR_CACHE/heavy.lock"
 HOST_PKGS=(libglib2.0-dev ninja-build libpixman-1-dev libfdt-dev)
 CONFIGURE_FLAGS=(--target-list=x86_64-softmmu --without-default-features --enable-tcg
 	--enable-fdt=system --disable-install-blobs --disable-docs --disable-werror)
-heavy() { flock "$LOCK" nice -n 5 "$@"; }
+# Runs "$@" under the machine's heavy-job lock, niced; records in $LOCKED
+# when the lock was acquired, to tell waiting from working.
+LOCKED=$(mktemp)
+trap 'rm -f "$LOCKED"' EXIT
+heavy() { flock "$LOCK" nice -n 5 sh -c 'date +%s >"$0"; exec "$@"' "$LOCKED" "$@"; }
 
 # --- Step 1: host build dependencies -------------------------------------------
-missing=()
-for p in "${HOST_PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-	kgr_step "host packages: ${HOST_PKGS[*]} present"
-else
-	[ "$(id -u)" -eq 0 ] || kgr_die "host packages: missing ${missing[*]} and not root"
-	kgr_step "host packages: installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		kgr_die "host packages: 'apt-get install ${missing[*]}' failed"
-fi
+kgr_ensure_pkgs "${HOST_PKGS[@]}"
 mkdir -p "$QCACHE" "$(dirname "$LOCK")"
 
 # --- Step 2: pristine source -------------------------------------------------------
@@ -132,13 +127,25 @@ else
 fi
 
 # --- Step 6: build ----------------------------------------------------------------
+BIN="$BUILD/qemu-system-x86_64"
+# The source tree only changes through the sync above, so a binary built
+# from this series and configuration needs neither the lock nor ninja.
+want_built="$VER $HASH $want_cfg"
+if [ -x "$BIN" ] && [ "$(cat "$BUILD/.kgr-built" 2>/dev/null)" = "$want_built" ]; then
+	kgr_step "ninja: qemu-system-x86_64 is up to date for series $HASH"
+	printf '%s\n' "$BIN"
+	exit 0
+fi
 kgr_step "ninja: building qemu-system-x86_64 in $BUILD"
 start=$(date +%s)
 heavy ninja -C "$BUILD" -j2 qemu-system-x86_64 >"$BUILD/ninja.log" 2>&1 || {
 	grep -E -A8 '^FAILED|error:' "$BUILD/ninja.log" | grep -v '^cc \|^c++ ' | head -n 60 >&2
 	kgr_die "ninja failed; see $BUILD/ninja.log"
 }
-BIN="$BUILD/qemu-system-x86_64"
 [ -x "$BIN" ] || kgr_die "ninja succeeded but $BIN is missing"
-kgr_step "ninja: done in $(($(date +%s) - start)) s"
+printf '%s\n' "$want_built" >"$BUILD/.kgr-built"
+now=$(date +%s)
+got=$(cat "$LOCKED" 2>/dev/null)
+[ -n "$got" ] || got=$start
+kgr_step "ninja: done in $((now - got)) s (after $((got - start)) s waiting for $LOCK)"
 printf '%s\n' "$BIN"

@@ -12,6 +12,9 @@ line "KGR-END".  Requests:
   qom-set PATH PROPERTY JSON
   qmp JSON                  raw QMP command object; reply: the "return" as JSON
   cpu-path INDEX            QOM path of vCPU INDEX (for qom-get/qom-set)
+  cpu-sum PROP...           each integer property summed over all vCPUs, read
+                            in one snapshot with the VM stopped; reply: one
+                            "PROP SUM" line per property
   pause SECONDS             stop the VM, wait, continue it (the guest cannot send
                             "cont" itself); reply after the VM runs again
 
@@ -85,6 +88,19 @@ def handle(qmp, line):
             if cpu["cpu-index"] == int(rest):
                 return ["ok", cpu["qom-path"]]
         raise ValueError(f"no vCPU {rest}")
+    if verb == "cpu-sum":
+        props = rest.split()
+        paths = [c["qom-path"] for c in qmp.call("query-cpus-fast")]
+        running = qmp.call("query-status")["running"]
+        if running:
+            qmp.call("stop")
+        try:
+            sums = {p: sum(int(qmp.call("qom-get", {"path": c, "property": p})) for c in paths)
+                    for p in props}
+        finally:
+            if running:
+                qmp.call("cont")
+        return ["ok"] + [f"{p} {sums[p]}" for p in props]
     if verb == "qmp":
         return ["ok", json.dumps(qmp.raw(json.loads(rest)))]
     if verb == "pause":

@@ -28,31 +28,15 @@ HOST_PKGS=(
 	qemu-system-x86 python3
 )
 
-step() { printf '[setup] %s\n' "$*"; }
-die() {
-	printf '[setup] error: %s\n' "$*" >&2
-	exit 1
-}
+KGR_TAG=setup
+. "$(dirname "$0")/../lib.sh"
+step() { kgr_step "$@"; }
+die() { kgr_die "$@"; }
 
 mkdir -p "$CACHE"
 
 # --- Step 1: host packages ----------------------------------------------------
-missing=()
-for p in "${HOST_PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-	step "host packages: all ${#HOST_PKGS[@]} present"
-else
-	[ "$(id -u)" -eq 0 ] || die "host packages: missing ${missing[*]} and not root; install them with apt-get"
-	step "host packages: installing ${missing[*]}"
-	apt-get update -qq >/dev/null || die "host packages: 'apt-get update' failed"
-	for p in "${missing[@]}"; do
-		apt-cache show "$p" >/dev/null 2>&1 || die "host packages: '$p' is not available from the machine's apt sources"
-	done
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		die "host packages: 'apt-get install ${missing[*]}' failed"
-fi
+kgr_ensure_pkgs "${HOST_PKGS[@]}"
 
 # --- Step 2: private apt configuration -----------------------------------------
 APT="$CACHE/apt"
