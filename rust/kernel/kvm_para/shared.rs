@@ -183,9 +183,9 @@ impl<T: HostRecord> Slot<'_, T> {
     pub fn load_u32(&self, offset: usize) -> u32 {
         assert!(offset % 4 == 0 && offset + 4 <= size_of::<T>());
         // SAFETY: The word lies inside the record (checked above), which is valid while `'a`
-        // lives and aligned to at least 4 (slots are aligned to `PerCpu`'s alignment, at least
-        // that of `T`, and `offset` is aligned). The host's concurrent writes are outside the
-        // kernel's memory model, like a device's.
+        // lives and aligned to at least 8 (see `load_u64()`), and `offset` is 4-byte aligned.
+        // The host's concurrent writes are outside the kernel's memory model, like a device's;
+        // the load is single-copy atomic (`READ_ONCE()`).
         unsafe {
             atomic_load(
                 self.ptr.as_ptr().cast::<u8>().add(offset).cast::<i32>(),
@@ -203,8 +203,8 @@ impl<T: HostRecord> Slot<'_, T> {
     pub fn load_u64(&self, offset: usize) -> u64 {
         assert!(offset % 8 == 0 && offset + 8 <= size_of::<T>());
         // SAFETY: As in `load_u32()`, with an 8-byte aligned `offset` in a record aligned to at
-        // least 8 (`PerCpu::new()` and `with_record()` refuse smaller alignments for records
-        // with 8-byte fields).
+        // least 8: `PerCpu::new()` refuses slot alignments below 8, and `with_record()` puts the
+        // record at the start of a page.
         unsafe {
             atomic_load(
                 self.ptr.as_ptr().cast::<u8>().add(offset).cast::<i64>(),
@@ -350,6 +350,7 @@ impl<T: HostRecord> PerCpu<T> {
     /// `EINVAL`. Fails with `EBUSY` if the record is registered already, and with `EIO` if the
     /// MSR write raised `#GP` (the record is then not registered).
     pub fn enable(&self, cpu: ThisCpu<'_>, flags: u64) -> Result {
+        // CAST: `stride` is at most `PAGE_SIZE`, which fits in `u64`.
         if flags == 0 || flags >= self.stride as u64 {
             return Err(EINVAL);
         }
