@@ -50,7 +50,6 @@ use crate::{
     },
     prelude::*,
     sync::atomic::{
-        atomic_load,
         Atomic,
         Relaxed, //
     },
@@ -184,14 +183,9 @@ impl<T: HostRecord> Slot<'_, T> {
         assert!(offset % 4 == 0 && offset + 4 <= size_of::<T>());
         // SAFETY: The word lies inside the record (checked above), which is valid while `'a`
         // lives and aligned to at least 8 (see `load_u64()`), and `offset` is 4-byte aligned.
-        // The host's concurrent writes are outside the kernel's memory model, like a device's;
-        // the load is single-copy atomic (`READ_ONCE()`).
-        unsafe {
-            atomic_load(
-                self.ptr.as_ptr().cast::<u8>().add(offset).cast::<i32>(),
-                Relaxed,
-            ) as u32
-        }
+        // The host's concurrent writes are outside the kernel's memory model, like a device's
+        // DMA; see `Slot::load()` for why the load is volatile.
+        unsafe { Self::load(self.ptr.as_ptr().cast::<u8>().add(offset).cast::<u32>()) }
     }
 
     /// Loads the `u64` at byte `offset` of the record with one untorn load.
@@ -205,12 +199,25 @@ impl<T: HostRecord> Slot<'_, T> {
         // SAFETY: As in `load_u32()`, with an 8-byte aligned `offset` in a record aligned to at
         // least 8: `PerCpu::new()` refuses slot alignments below 8, and `with_record()` puts the
         // record at the start of a page.
-        unsafe {
-            atomic_load(
-                self.ptr.as_ptr().cast::<u8>().add(offset).cast::<i64>(),
-                Relaxed,
-            ) as u64
-        }
+        unsafe { Self::load(self.ptr.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
+    }
+
+    /// `READ_ONCE()` of a naturally aligned word the host may write concurrently.
+    ///
+    /// A volatile load of an aligned `u32` or `u64` is one untorn `mov` on x86-64, exactly what
+    /// `READ_ONCE()` compiles to, and what the DMA abstraction (`dma_read!`) uses for memory a
+    /// device writes. [`crate::sync::atomic::atomic_load`] would be the same instruction behind
+    /// an out-of-line C helper (`atomic_read()`), one call per word on every clock read while
+    /// `CONFIG_RUST_INLINE_HELPERS` is unavailable (it needs a clang with rustc's LLVM); the
+    /// records are only ever read here, so nothing mixes the two kinds of access.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for reads and naturally aligned for `W` (a `u32` or `u64`).
+    #[inline(always)]
+    unsafe fn load<W: Copy>(ptr: *const W) -> W {
+        // SAFETY: By the function's safety requirements.
+        unsafe { core::ptr::read_volatile(ptr) }
     }
 }
 
@@ -220,11 +227,14 @@ impl<T: HostRecord> Slot<'_, T> {
 ///
 /// - `pages` holds `nr` slots of `stride` bytes; `stride` is a power of two between
 ///   `size_of::<T>()` and `PAGE_SIZE`, so no slot crosses a page.
+/// - `base` is the kernel address of `pages` (kept apart so that the read path needs no
+///   `Option` check); `pages` is only taken in `drop()`.
 /// - `published[cpu]` is non-zero if and only if `msr` may hold the address of slot `cpu` on CPU
 ///   `cpu`, i.e. the host may write that slot.
 pub struct PerCpu<T: HostRecord> {
     msr: Msr,
     pages: Option<Pages>,
+    base: NonNull<u8>,
     stride: usize,
     nr: usize,
     published: KVec<Atomic<u64>>,
@@ -282,6 +292,7 @@ impl<T: HostRecord> PerCpu<T> {
         // covers `nr` slots, nothing is published.
         Ok(Self {
             msr,
+            base: pages.virt,
             pages: Some(pages),
             stride,
             nr,
@@ -306,7 +317,8 @@ impl<T: HostRecord> PerCpu<T> {
         // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
         let i = cpu.as_u32() as usize;
         debug_assert!(i < self.nr);
-        i * self.stride
+        // No overflow: `nr * stride` bytes were allocated.
+        i.wrapping_mul(self.stride)
     }
 
     #[inline]
@@ -318,9 +330,9 @@ impl<T: HostRecord> PerCpu<T> {
     /// Returns `cpu`'s record. Any CPU may read any record.
     #[inline]
     pub fn slot(&self, cpu: CpuId) -> Slot<'_, T> {
-        // SAFETY: The slot lies inside the allocation (type invariant), which lives as long as
-        // `self`.
-        let ptr = unsafe { self.pages().virt.as_ptr().add(self.offset(cpu)) };
+        // SAFETY: The slot lies inside the allocation at `base` (type invariant), which lives as
+        // long as `self`.
+        let ptr = unsafe { self.base.as_ptr().add(self.offset(cpu)) };
         Slot {
             // SAFETY: `ptr` is inside a non-null allocation.
             ptr: unsafe { NonNull::new_unchecked(ptr.cast::<T>()) },
