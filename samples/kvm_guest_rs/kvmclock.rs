@@ -36,8 +36,10 @@ use kernel::{
         Feature,
         Features, //
     },
+    local::Local64,
     msr::Msr,
     new_spinlock,
+    percpu::PerCpuBox,
     preempt::{
         self,
         ThisCpu, //
@@ -51,6 +53,7 @@ use kernel::{
             MsrPair, //
         },
         Body,
+        Known,
         LastValue,
         PausedHook,
         Source,
@@ -77,7 +80,10 @@ use kernel::{
         Instant,
         Monotonic, //
     },
-    tsc,
+    tsc::{
+        self,
+        OrderedTsc, //
+    },
 };
 
 /// Name of the clocksource.
@@ -92,21 +98,26 @@ const BENCH_CALLS: u32 = 100_000;
 /// Interval between two log lines about the same CPU's unusable record.
 const FALLBACK_LOG_NS: u64 = 10 * abi::NSEC_PER_SEC;
 
-/// Statistics of one CPU, in a cache line of their own.
-#[repr(align(64))]
+/// Statistics and read state of one CPU, in its per-CPU area.
+///
+/// Only this CPU updates them (with preemption disabled, or in its hotplug callbacks); the
+/// counters of the read path are [`Local64`], which need no `LOCK`ed instruction for that.
 struct CpuStats {
     /// Clock reads on this CPU.
-    reads: Atomic<u64>,
+    reads: Local64,
     /// Version-loop retries (the host was updating the record).
-    retries: Atomic<u64>,
+    retries: Local64,
     /// Reads the monotonic clamp moved forward.
-    clamps: Atomic<u64>,
+    clamps: Local64,
     /// Reads served from the reference record because this CPU's record was unusable.
-    fallbacks: Atomic<u64>,
+    fallbacks: Local64,
     /// Clock value (ns, at least 1) when an unusable record was last logged, 0 for never.
     fallback_logged: Atomic<u64>,
     /// `PVCLOCK_GUEST_STOPPED` events seen in this CPU's record.
-    guest_stopped: Atomic<u64>,
+    guest_stopped: Local64,
+    /// The record version the last full read found usable and trusted stable
+    /// ([`abi::Reading::known_version`]), [`abi::NO_KNOWN_VERSION`] if none.
+    known_version: Local64,
     /// Version of the record in which the last `GUEST_STOPPED` was counted.
     stopped_version: Atomic<u32>,
     /// Successful registrations of this CPU's record with the host.
@@ -115,15 +126,19 @@ struct CpuStats {
     invalid: Atomic<u64>,
 }
 
+/// What [`Clock::stats`] shows for a CPU that is not possible: nothing ever updates it.
+static NO_STATS: CpuStats = CpuStats::new();
+
 impl CpuStats {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
-            reads: Atomic::new(0),
-            retries: Atomic::new(0),
-            clamps: Atomic::new(0),
-            fallbacks: Atomic::new(0),
+            reads: Local64::new(0),
+            retries: Local64::new(0),
+            clamps: Local64::new(0),
+            fallbacks: Local64::new(0),
             fallback_logged: Atomic::new(0),
-            guest_stopped: Atomic::new(0),
+            guest_stopped: Local64::new(0),
+            known_version: Local64::new(abi::NO_KNOWN_VERSION),
             stopped_version: Atomic::new(0),
             registrations: Atomic::new(0),
             invalid: Atomic::new(0),
@@ -142,6 +157,8 @@ struct Warp {
 #[pin_data]
 pub(crate) struct Clock {
     records: Arc<PerCpu<VcpuTimeInfo>>,
+    /// How to read the TSC in order on this machine.
+    tsc: OrderedTsc,
     pair: MsrPair,
     /// CPUID has `KVM_FEATURE_CLOCKSOURCE_STABLE_BIT`: a record's `TSC_STABLE` can be trusted.
     trust_stable: bool,
@@ -150,7 +167,7 @@ pub(crate) struct Clock {
     last: LastValue,
     /// Set while the module loads: an unusable record then fails the load.
     loading: AtomicFlag,
-    stats: KVec<CpuStats>,
+    stats: PerCpuBox<CpuStats>,
     rating: i32,
     epoch: Option<Epoch>,
     /// Origin of the `ktime_get()` values the debugfs files print.
@@ -163,32 +180,60 @@ impl Clock {
     /// Returns the statistics of `cpu`.
     #[inline]
     fn stats(&self, cpu: CpuId) -> &CpuStats {
-        // CAST: CPU numbers are below `nr_cpu_ids()`, the length of `stats`.
-        &self.stats[cpu.as_u32() as usize]
+        self.stats.get(cpu).unwrap_or(&NO_STATS)
+    }
+
+    /// Returns the statistics of the current CPU, for updates.
+    #[inline(always)]
+    fn this_stats<'a>(&'a self, cpu: ThisCpu<'a>) -> &'a CpuStats {
+        self.stats.this_cpu(cpu)
     }
 
     /// Reads the clock in nanoseconds on the current CPU.
+    ///
+    /// The common case is a record whose version an earlier read on this CPU checked
+    /// ([`pvclock::read_known`]); everything else (a new version, retries, the clamp, the
+    /// fallback, `GUEST_STOPPED`) is in [`Clock::read_full`].
     #[inline]
     pub(crate) fn read(&self) -> u64 {
         let guard = preempt::disable();
         let cpu = guard.this_cpu();
-        let record = self.records.slot(cpu.id());
+        let s = self.this_stats(cpu);
+        s.reads.inc();
+        let torn = match pvclock::read_known(
+            &self.records.slot(cpu.id()),
+            s.known_version.get(),
+            self.tsc,
+        ) {
+            Known::Ns(ns) => return ns,
+            Known::Torn => true,
+            Known::Unknown => false,
+        };
+        self.read_full(cpu, torn)
+    }
+
+    /// The full read: a new version, version retries, the monotonic clamp, the fallback and
+    /// `GUEST_STOPPED`. `torn` tells that the first attempt in [`Clock::read`] saw an update.
+    #[inline(never)]
+    fn read_full(&self, cpu: ThisCpu<'_>, torn: bool) -> u64 {
+        let s = self.this_stats(cpu);
         let r = pvclock::read(
-            &record,
+            &self.records.slot(cpu.id()),
+            self.tsc,
             || self.reference.as_ref().copied().unwrap_or_default(),
             &self.last,
             self.trust_stable,
         );
-        let s = self.stats(cpu.id());
-        s.reads.add(1, Relaxed);
-        if r.retries != 0 {
-            s.retries.add(u64::from(r.retries), Relaxed);
+        s.known_version.set(r.known_version());
+        let retries = u64::from(r.retries) + u64::from(torn);
+        if retries != 0 {
+            s.retries.add(retries);
         }
         if r.clamped {
-            s.clamps.add(1, Relaxed);
+            s.clamps.inc();
         }
         if let Source::Fallback(why) = r.source {
-            s.fallbacks.add(1, Relaxed);
+            s.fallbacks.inc();
             self.log_fallback(cpu, s, why, r.ns);
         }
         if r.flags & abi::GUEST_STOPPED != 0 {
@@ -196,7 +241,7 @@ impl Clock {
             // the flag). The flag itself is left for `kvm_check_and_clear_guest_paused()`, which
             // touches every watchdog; tell the one watchdog a module can reach.
             if s.stopped_version.xchg(r.version, Relaxed) != r.version {
-                s.guest_stopped.add(1, Relaxed);
+                s.guest_stopped.inc();
                 pvclock::touch_hung_task_detector();
             }
         }
@@ -222,15 +267,15 @@ impl Clock {
             "kvm-clock-rs: CPU{}: the host's pvclock record became unusable ({:?}); reading the reference record ({} reads so far)\n",
             cpu.id().as_u32(),
             why,
-            s.fallbacks.load(Relaxed)
+            s.fallbacks.get()
         );
     }
 
     /// Sums a statistic over all CPUs.
-    fn total(&self, f: impl Fn(&CpuStats) -> &Atomic<u64>) -> u64 {
+    fn total(&self, f: impl Fn(&CpuStats) -> u64) -> u64 {
         self.stats
             .iter()
-            .map(|s| f(s).load(Relaxed))
+            .map(|(_, s)| f(s))
             .fold(0, u64::wrapping_add)
     }
 
@@ -242,8 +287,8 @@ impl Clock {
     /// Runs the warp test on the current CPU (see `Documentation/virt/kvm_guest_rs/`).
     fn warp_test(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cpu = CpuId::current();
-        let clamps0 = self.stats(cpu).clamps.load(Relaxed);
-        let fallbacks0 = self.stats(cpu).fallbacks.load(Relaxed);
+        let clamps0 = self.stats(cpu).clamps.get();
+        let fallbacks0 = self.stats(cpu).fallbacks.get();
         let (mut warps, mut max_warp) = (0u64, 0u64);
         for _ in 0..WARP_READS {
             let mut w = self.warp.lock();
@@ -272,8 +317,8 @@ impl Clock {
             warps,
             max_warp,
             local_warps,
-            s.clamps.load(Relaxed).wrapping_sub(clamps0),
-            s.fallbacks.load(Relaxed).wrapping_sub(fallbacks0)
+            s.clamps.get().wrapping_sub(clamps0),
+            s.fallbacks.get().wrapping_sub(fallbacks0)
         )
     }
 }
@@ -299,7 +344,9 @@ impl cpuhp::Operations for Hotplug {
 
     fn online(&self, cpu: ThisCpu<'_>) -> Result {
         let c = &self.0;
-        let s = c.stats(cpu.id());
+        let s = c.this_stats(cpu);
+        // Whatever the host writes now is checked again by a full read.
+        s.known_version.set(abi::NO_KNOWN_VERSION);
         c.records.enable(cpu, KVM_MSR_ENABLED).inspect_err(|e| {
             pr_warn!(
                 "kvm-clock-rs: CPU{}: MSR {:#x} refused ({})\n",
@@ -340,6 +387,10 @@ impl cpuhp::Operations for Hotplug {
     }
 
     fn offline(&self, cpu: ThisCpu<'_>) {
+        self.0
+            .this_stats(cpu)
+            .known_version
+            .set(abi::NO_KNOWN_VERSION);
         if let Err(e) = self.0.records.disable(cpu) {
             pr_warn!(
                 "kvm-clock-rs: CPU{}: cannot reset MSR {:#x} ({})\n",
@@ -365,22 +416,26 @@ impl CpuView {
 
 /// Files of `/sys/kernel/kvm_guest_rs/kvmclock/`.
 static ATTRS: [Attribute<Clock>; 13] = [
-    Attribute::new(c"reads", |c, f| writeln!(f, "{}", c.total(|s| &s.reads))),
-    Attribute::new(c"retries", |c, f| {
-        writeln!(f, "{}", c.total(|s| &s.retries))
+    Attribute::new(c"reads", |c, f| {
+        writeln!(f, "{}", c.total(|s| s.reads.get()))
     }),
-    Attribute::new(c"clamps", |c, f| writeln!(f, "{}", c.total(|s| &s.clamps))),
+    Attribute::new(c"retries", |c, f| {
+        writeln!(f, "{}", c.total(|s| s.retries.get()))
+    }),
+    Attribute::new(c"clamps", |c, f| {
+        writeln!(f, "{}", c.total(|s| s.clamps.get()))
+    }),
     Attribute::new(c"fallbacks", |c, f| {
-        writeln!(f, "{}", c.total(|s| &s.fallbacks))
+        writeln!(f, "{}", c.total(|s| s.fallbacks.get()))
     }),
     Attribute::new(c"guest_stopped", |c, f| {
-        writeln!(f, "{}", c.total(|s| &s.guest_stopped))
+        writeln!(f, "{}", c.total(|s| s.guest_stopped.get()))
     }),
     Attribute::new(c"registrations", |c, f| {
-        writeln!(f, "{}", c.total(|s| &s.registrations))
+        writeln!(f, "{}", c.total(|s| s.registrations.load(Relaxed)))
     }),
     Attribute::new(c"invalid_records", |c, f| {
-        writeln!(f, "{}", c.total(|s| &s.invalid))
+        writeln!(f, "{}", c.total(|s| s.invalid.load(Relaxed)))
     }),
     Attribute::new(c"stable_trusted", |c, f| {
         writeln!(f, "{}", u8::from(c.trust_stable))
@@ -412,20 +467,16 @@ static ATTRS: [Attribute<Clock>; 13] = [
 
 /// Files of `/sys/kernel/kvm_guest_rs/kvmclock/cpuN/`.
 static CPU_ATTRS: [Attribute<CpuView>; 10] = [
-    Attribute::new(c"reads", |v, f| {
-        writeln!(f, "{}", v.stats().reads.load(Relaxed))
-    }),
+    Attribute::new(c"reads", |v, f| writeln!(f, "{}", v.stats().reads.get())),
     Attribute::new(c"retries", |v, f| {
-        writeln!(f, "{}", v.stats().retries.load(Relaxed))
+        writeln!(f, "{}", v.stats().retries.get())
     }),
-    Attribute::new(c"clamps", |v, f| {
-        writeln!(f, "{}", v.stats().clamps.load(Relaxed))
-    }),
+    Attribute::new(c"clamps", |v, f| writeln!(f, "{}", v.stats().clamps.get())),
     Attribute::new(c"fallbacks", |v, f| {
-        writeln!(f, "{}", v.stats().fallbacks.load(Relaxed))
+        writeln!(f, "{}", v.stats().fallbacks.get())
     }),
     Attribute::new(c"guest_stopped", |v, f| {
-        writeln!(f, "{}", v.stats().guest_stopped.load(Relaxed))
+        writeln!(f, "{}", v.stats().guest_stopped.get())
     }),
     Attribute::new(c"registrations", |v, f| {
         writeln!(f, "{}", v.stats().registrations.load(Relaxed))
@@ -608,16 +659,12 @@ impl KvmClock {
             PerCpu::<VcpuTimeInfo>::new(system, abi::SLOT_ALIGN)?,
             GFP_KERNEL,
         )?;
-        // CAST: `nr_cpu_ids()` fits in `usize`.
-        let ncpus = nr_cpu_ids() as usize;
-        let mut stats = KVec::with_capacity(ncpus, GFP_KERNEL)?;
-        for _ in 0..ncpus {
-            stats.push(CpuStats::new(), GFP_KERNEL)?;
-        }
+        let stats = PerCpuBox::new(|_| CpuStats::new(), GFP_KERNEL)?;
         let clock_records = records.clone();
         let clock = Arc::pin_init(
             pin_init!(Clock {
                 records: clock_records,
+                tsc: OrderedTsc::detect(),
                 pair,
                 trust_stable,
                 reference: SetOnce::new(),
@@ -655,8 +702,9 @@ impl KvmClock {
 
         let dir = sysfs_parent.subdir(c"kvmclock")?;
         let group = sysfs::Group::new(&dir, clock.clone(), &ATTRS)?;
-        let mut cpu_groups = KVec::with_capacity(ncpus, GFP_KERNEL)?;
-        for cpu in (0..nr_cpu_ids()).filter_map(CpuId::from_u32) {
+        // CAST: `nr_cpu_ids()` fits in `usize`.
+        let mut cpu_groups = KVec::with_capacity(nr_cpu_ids() as usize, GFP_KERNEL)?;
+        for (cpu, _) in clock.stats.iter() {
             let name = CString::try_from_fmt(fmt!("cpu{}", cpu.as_u32()))?;
             let cpu_dir = dir.subdir(&name)?;
             let view = Arc::new(
@@ -753,11 +801,11 @@ impl Drop for KvmClock {
         let c = &self.clock;
         pr_info!(
             "kvm-clock-rs: unregistering after {} reads ({} clamped, {} from the reference record, {} retries, {} guest stops)\n",
-            c.total(|s| &s.reads),
-            c.total(|s| &s.clamps),
-            c.total(|s| &s.fallbacks),
-            c.total(|s| &s.retries),
-            c.total(|s| &s.guest_stopped)
+            c.total(|s| s.reads.get()),
+            c.total(|s| s.clamps.get()),
+            c.total(|s| s.fallbacks.get()),
+            c.total(|s| s.retries.get()),
+            c.total(|s| s.guest_stopped.get())
         );
     }
 }

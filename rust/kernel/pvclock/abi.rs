@@ -199,6 +199,22 @@ pub fn scale_delta(delta: u64, mul: u32, shift: i8) -> u64 {
     ((u128::from(d) * u128::from(mul)) >> 32) as u64
 }
 
+/// [`scale_delta`] for a `shift` known to be in [`MIN_SHIFT`]`..=`[`MAX_SHIFT`] (a record
+/// [`Body::invalid`] accepted): the same value without the guards for shifts of 64 or more.
+///
+/// Outside that range the result is unspecified (but computed without undefined behaviour).
+#[inline]
+pub fn scale_delta_valid(delta: u64, mul: u32, shift: i8) -> u64 {
+    // CAST: The amounts are below 64 for valid shifts; `wrapping_sh*` masks any others.
+    let d = if shift < 0 {
+        delta.wrapping_shr(shift.wrapping_neg() as u32)
+    } else {
+        delta.wrapping_shl(shift as u32)
+    };
+    // CAST: As in `scale_delta()`.
+    ((u128::from(d) * u128::from(mul)) >> 32) as u64
+}
+
 /// Returns the clock value in nanoseconds at `tsc` for a record, like `__pvclock_read_cycles()`.
 ///
 /// `tsc - tsc_timestamp` and the final addition wrap like the C `u64` arithmetic, so a TSC that
@@ -455,6 +471,72 @@ pub fn read<R: SharedRecord + ?Sized, L: LastValue + ?Sized>(
                 source: Source::Fallback(why),
             }
         }
+    }
+}
+
+/// No known version: [`read_known`] never matches it (versions are `u32`).
+pub const NO_KNOWN_VERSION: u64 = u64::MAX;
+
+impl Reading {
+    /// Returns the version a later [`read_known`] of the same record may trust, or
+    /// [`NO_KNOWN_VERSION`].
+    ///
+    /// Only a value [`read`] returned as [`Source::Stable`] (trusted stable bit, valid record)
+    /// from a record without [`GUEST_STOPPED`] qualifies: the host bumps the version with every
+    /// write, so a record that still has this version still has this body.
+    #[inline]
+    pub fn known_version(&self) -> u64 {
+        if self.source == Source::Stable && self.flags & GUEST_STOPPED == 0 {
+            u64::from(self.version)
+        } else {
+            NO_KNOWN_VERSION
+        }
+    }
+}
+
+/// The outcome of [`read_known`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    /// The record still had the known version: its value in nanoseconds.
+    Ns(u64),
+    /// The host was updating the record, or updated it during the read (a version-loop retry).
+    Torn,
+    /// A consistent record with another version: [`read`] has to check it.
+    Unknown,
+}
+
+/// Reads a record whose version [`read`] checked before, in one pass.
+///
+/// `known` must be [`Reading::known_version`] of an earlier [`read`] of the same record (or
+/// [`NO_KNOWN_VERSION`]). If the record
+/// still has that version, its body is the one that was checked (usable, `TSC_STABLE` trusted,
+/// no `GUEST_STOPPED`), so the value needs no check: this is the whole read in the common case,
+/// about as short as the C reader's. Any other outcome sends the caller to [`read`].
+#[inline(always)]
+pub fn read_known<R: SharedRecord + ?Sized>(
+    rec: &R,
+    known: u64,
+    read_tsc: impl FnOnce() -> u64,
+) -> Known {
+    let version = rec.load_version();
+    rec.read_barrier();
+    let tsc = read_tsc();
+    let body = rec.load_body();
+    rec.read_barrier();
+    let again = rec.load_version();
+    // `known` is never an odd `u32` (see `Reading::known_version()`), so a match also means
+    // that no update was in progress.
+    if again == version && u64::from(version) == known {
+        // The known version's body passed `Body::invalid()`.
+        let delta = tsc.wrapping_sub(body.tsc_timestamp);
+        Known::Ns(
+            body.system_time
+                .wrapping_add(scale_delta_valid(delta, body.mul, body.shift)),
+        )
+    } else if again != version || version & 1 != 0 {
+        Known::Torn
+    } else {
+        Known::Unknown
     }
 }
 

@@ -8,8 +8,9 @@ mod common;
 use common::{body_for, Last, Scripted};
 use proptest::prelude::*;
 use pvclock::abi::{
-    clamp_monotonic, default_rating, msr_pair, rating_from_param, read, Body, LastValue, MsrPair,
-    SnapshotError, Source, GUEST_STOPPED, RATING, RATING_INVARIANT_TSC, TSC_STABLE_BIT,
+    clamp_monotonic, default_rating, msr_pair, rating_from_param, read, read_known, Body, Known,
+    LastValue, MsrPair, SnapshotError, Source, GUEST_STOPPED, NO_KNOWN_VERSION, RATING,
+    RATING_INVARIANT_TSC, TSC_STABLE_BIT,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -240,4 +241,103 @@ fn fallback_is_only_computed_when_needed() {
         true,
     );
     assert_eq!((r.ns, r.source), (7, Source::Stable));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    /// `read_known()` returns a value only for a consistent record with the known version, and
+    /// then the value `read()` returned for that version; a version `read()` hands out is only
+    /// one it would return as is (trusted, stable, valid, not stopped).
+    #[test]
+    fn read_known_trusts_only_what_read_checked(
+        v1 in prop_oneof![Just(0u32), Just(1u32), Just(2u32), any::<u32>()],
+        v2_same in any::<bool>(),
+        v2_other in any::<u32>(),
+        tsc_timestamp in any::<u64>(),
+        system_time in any::<u64>(),
+        mul in prop_oneof![Just(0u32), Just(1u32), Just(u32::MAX), any::<u32>()],
+        shift in any::<i8>(),
+        flags in any::<u8>(),
+        trust_stable in any::<bool>(),
+        tsc in any::<u64>(),
+        tsc2 in any::<u64>(),
+    ) {
+        let body = Body { tsc_timestamp, system_time, mul, shift, flags };
+        // A full read of a steady record, then a fast read with what it learnt.
+        let last = Last::default();
+        let full = read(&Scripted::new(&[v1, v1], body), || body, || tsc, &last, trust_stable);
+        let known = full.known_version();
+        let clean = trust_stable
+            && v1 % 2 == 0
+            && v1 != 0
+            && flags & (TSC_STABLE_BIT | GUEST_STOPPED) == TSC_STABLE_BIT
+            && body.invalid().is_none();
+        prop_assert_eq!(known != NO_KNOWN_VERSION, clean);
+        if clean {
+            prop_assert_eq!(known, u64::from(v1));
+            prop_assert_eq!(full.ns, body.ns_at(tsc));
+        }
+        let v2 = if v2_same { v1 } else { v2_other };
+        let rec = Scripted::new(&[v1, v2], body);
+        let fast = read_known(&rec, known, || tsc2);
+        prop_assert_eq!(rec.version_loads.get(), 2);
+        let expect = if v1 != v2 || v1 % 2 == 1 {
+            Known::Torn
+        } else if clean {
+            Known::Ns(body.ns_at(tsc2))
+        } else {
+            Known::Unknown
+        };
+        prop_assert_eq!(fast, expect);
+    }
+}
+
+#[test]
+fn read_known_needs_the_known_version() {
+    let body = stable_body();
+    assert_eq!(
+        read_known(&Scripted::new(&[4, 4], body), 4, || 7),
+        Known::Ns(7)
+    );
+    assert_eq!(
+        read_known(&Scripted::new(&[6, 6], body), 4, || 7),
+        Known::Unknown
+    );
+    assert_eq!(
+        read_known(&Scripted::new(&[3, 3], body), 4, || 7),
+        Known::Torn
+    );
+    assert_eq!(
+        read_known(&Scripted::new(&[4, 6], body), 4, || 7),
+        Known::Torn
+    );
+    assert_eq!(
+        read_known(&Scripted::new(&[0, 0], body), NO_KNOWN_VERSION, || 7),
+        Known::Unknown
+    );
+    // A stopped guest, an unstable record and an untrusted stable bit are never known.
+    let last = Last::default();
+    let stopped = body_for(1_000_000_000, 0, 0, TSC_STABLE_BIT | GUEST_STOPPED);
+    let r = read(
+        &Scripted::new(&[4], stopped),
+        stable_body,
+        || 7,
+        &last,
+        true,
+    );
+    assert_eq!(r.known_version(), NO_KNOWN_VERSION);
+    let unstable = body_for(1_000_000_000, 0, 0, 0);
+    let r = read(
+        &Scripted::new(&[4], unstable),
+        stable_body,
+        || 7,
+        &last,
+        true,
+    );
+    assert_eq!(r.known_version(), NO_KNOWN_VERSION);
+    let r = read(&Scripted::new(&[4], body), stable_body, || 7, &last, false);
+    assert_eq!(r.known_version(), NO_KNOWN_VERSION);
+    let r = read(&Scripted::new(&[4], body), stable_body, || 7, &last, true);
+    assert_eq!(r.known_version(), 4);
 }

@@ -7,7 +7,9 @@ mod common;
 
 use common::{kvm_time_scale, limb_scale, ref_scale};
 use proptest::prelude::*;
-use pvclock::abi::{cycles_to_ns, scale_delta, tsc_khz, Body, MAX_SHIFT, MIN_SHIFT};
+use pvclock::abi::{
+    cycles_to_ns, scale_delta, scale_delta_valid, tsc_khz, Body, MAX_SHIFT, MIN_SHIFT,
+};
 
 const DELTAS: [u64; 10] = [
     0,
@@ -127,6 +129,7 @@ proptest! {
     fn scale_matches_u128_reference(delta: u64, mul: u32, shift in MIN_SHIFT..=MAX_SHIFT) {
         prop_assert_eq!(scale_delta(delta, mul, shift), ref_scale(delta, mul, shift));
         prop_assert_eq!(scale_delta(delta, mul, shift), limb_scale(delta, mul, shift));
+        prop_assert_eq!(scale_delta_valid(delta, mul, shift), ref_scale(delta, mul, shift));
     }
 
     #[test]
@@ -161,5 +164,21 @@ proptest! {
         w[6..8].copy_from_slice(&pad.to_le_bytes());
         let b = Body::from_words(1, 2, u64::from_le_bytes(w));
         prop_assert_eq!((b.mul, b.shift, b.flags, b.tsc_timestamp, b.system_time), (mul, shift, flags, 1, 2));
+    }
+}
+
+/// The unguarded scaling of the fast path agrees with the guarded one on every valid shift, at
+/// the extremes of delta and multiplier.
+#[test]
+fn scale_valid_equals_scale_on_all_valid_shifts() {
+    for shift in MIN_SHIFT..=MAX_SHIFT {
+        for delta in [0, 1, u64::from(u32::MAX), 1 << 63, u64::MAX] {
+            for mul in [0, 1, 1 << 31, u32::MAX] {
+                assert_eq!(
+                    scale_delta_valid(delta, mul, shift),
+                    scale_delta(delta, mul, shift)
+                );
+            }
+        }
     }
 }
