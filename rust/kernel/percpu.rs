@@ -171,13 +171,15 @@ mod arch {
     pub(super) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
         let off: usize;
         // SAFETY: `this_cpu_off` is a per-CPU `unsigned long` holding the current CPU's per-CPU
-        // offset; one `%gs`-relative load, like `raw_cpu_read_long(this_cpu_off)`.
+        // offset; one `%gs`-relative load, like `raw_cpu_read_long(this_cpu_off)`. `pure`: two
+        // reads with no memory clobber between them (the preemption count changes are clobbers)
+        // give the same value, so the compiler may reuse one.
         unsafe {
             crate::asm!(
                 "movq %gs:{off}(%rip), {v}";
                 off = sym bindings::this_cpu_off,
                 v = out(reg) off,
-                options(nostack, readonly, preserves_flags),
+                options(nostack, pure, readonly, preserves_flags),
             )
         };
         // CAST: A per-CPU address plus the CPU's offset is the address of that CPU's copy, as in

@@ -189,14 +189,16 @@ mod arch {
     #[inline(always)]
     pub(super) fn this_cpu_id() -> CpuId {
         let cpu: u32;
-        // SAFETY: `cpu_number` is a per-CPU `int`, read with one `%gs`-relative load. Not `pure`:
-        // the value is only stable between the caller's preemption barriers.
+        // SAFETY: `cpu_number` is a per-CPU `int`, read with one `%gs`-relative load. `pure`: the
+        // value only changes with a migration, and the preemption count changes that allow one
+        // are memory clobbers the compiler does not move this load across; an unused read is
+        // dropped.
         unsafe {
             crate::asm!(
                 "movl %gs:{nr}(%rip), {cpu:e}";
                 nr = sym bindings::cpu_number,
                 cpu = out(reg) cpu,
-                options(nostack, readonly, preserves_flags),
+                options(nostack, pure, readonly, preserves_flags),
             )
         };
         // SAFETY: `cpu_number` of an online CPU is below `nr_cpu_ids()`.

@@ -34,7 +34,7 @@ use crate::{
         barrier::barrier,
         Arc, //
     },
-    tsc::OrderedTsc,
+    tsc,
 };
 
 pub use abi::{
@@ -143,25 +143,23 @@ impl abi::LastValue for LastValue {
 /// Reads a pvclock record in shared memory with the current TSC (see [`abi::read`]).
 ///
 /// `record` should be the current CPU's (with the current CPU pinned), so that the TSC and the
-/// record belong to the same CPU; `tsc` reads that TSC. `fallback` is only called if the record
-/// is unusable.
+/// record belong to the same CPU. `fallback` is only called if the record is unusable.
 #[inline]
 pub fn read(
     record: &Slot<'_, VcpuTimeInfo>,
-    tsc: OrderedTsc,
     fallback: impl FnOnce() -> Body,
     last: &LastValue,
     trust_stable: bool,
 ) -> Reading {
-    abi::read(record, fallback, || tsc.read(), last, trust_stable)
+    abi::read(record, fallback, tsc::read_ordered, last, trust_stable)
 }
 
 /// Reads a pvclock record whose version an earlier [`read`] checked (see [`abi::read_known`]).
 ///
 /// Same conditions as [`read`].
 #[inline(always)]
-pub fn read_known(record: &Slot<'_, VcpuTimeInfo>, known: u64, tsc: OrderedTsc) -> abi::Known {
-    abi::read_known(record, known, || tsc.read())
+pub fn read_known(record: &Slot<'_, VcpuTimeInfo>, known: impl FnOnce() -> u64) -> abi::Known {
+    abi::read_known(record, known, tsc::read_ordered)
 }
 
 /// Publication of per-CPU pvclock records in `hv_clock_per_cpu`, the pointers the kernel's

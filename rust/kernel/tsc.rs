@@ -12,6 +12,10 @@ use crate::bindings;
 /// above earlier loads: a TSC read after loading a pvclock version belongs to that version.
 /// Callable in any context, including NMI.
 ///
+/// This is the C inline function's own `ALTERNATIVE_2()` (generated from
+/// `<asm/alternative.h>`), inlined here: its alternative entries are applied to vmlinux at boot
+/// and to a module when it is loaded, so the read costs what it costs in C, with no call.
+///
 /// # Examples
 ///
 /// ```
@@ -21,97 +25,25 @@ use crate::bindings;
 /// let b = tsc::read_ordered();
 /// assert!(b >= a);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn read_ordered() -> u64 {
-    // SAFETY: `rdtsc_ordered()` has no preconditions.
-    unsafe { bindings::rdtsc_ordered() }
-}
-
-/// How `rdtsc_ordered()` reads the TSC on this machine, decided once and then read inline.
-///
-/// `rdtsc_ordered()` is an `ALTERNATIVE_2()` patched at boot: `RDTSCP` if the CPU has it, else
-/// `LFENCE; RDTSC` if `LFENCE` orders `RDTSC` (`X86_FEATURE_LFENCE_RDTSC`), else a plain `RDTSC`.
-/// A module calling it pays a call to the C helper on every read; hot paths (a clocksource
-/// read) instead detect the variant once with [`OrderedTsc::detect`] and call
-/// [`OrderedTsc::read`], which is the chosen instruction sequence behind one predictable branch.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::tsc::{
-///     self,
-///     OrderedTsc, //
-/// };
-///
-/// let tsc = OrderedTsc::detect();
-/// let a = tsc.read();
-/// let b = tsc::read_ordered();
-/// let c = tsc.read();
-/// assert!(a <= b && b <= c);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrderedTsc {
-    /// `RDTSCP`, which waits for all earlier instructions (`X86_FEATURE_RDTSCP`).
-    Rdtscp,
-    /// `LFENCE; RDTSC` (`X86_FEATURE_LFENCE_RDTSC`).
-    LfenceRdtsc,
-    /// A plain `RDTSC`, like `rdtsc_ordered()` on CPUs with neither feature.
-    Rdtsc,
-}
-
-impl OrderedTsc {
-    /// Returns the variant `rdtsc_ordered()` uses on this machine.
-    pub fn detect() -> Self {
-        if boot_cpu_has(bindings::X86_FEATURE_RDTSCP) {
-            Self::Rdtscp
-        } else if boot_cpu_has(bindings::X86_FEATURE_LFENCE_RDTSC) {
-            Self::LfenceRdtsc
-        } else {
-            Self::Rdtsc
-        }
-    }
-
-    /// Reads the TSC of the current CPU in program order, like [`read_ordered`].
-    ///
-    /// Callable in any context. The read is a compiler barrier: it is neither moved before earlier
-    /// loads (a pvclock version) nor after later ones.
-    #[inline(always)]
-    pub fn read(self) -> u64 {
-        let (lo, hi): (u32, u32);
-        match self {
-            // SAFETY: `RDTSCP` is available (checked by `detect()`) and only writes the three
-            // registers named here; CR4.TSD is clear in the kernel. Not `nomem`: a compiler
-            // barrier, as the ordering requires.
-            Self::Rdtscp => unsafe {
-                crate::asm!(
-                    "rdtscp";
-                    out("eax") lo,
-                    out("edx") hi,
-                    out("ecx") _,
-                    options(nostack, preserves_flags),
-                )
-            },
-            // SAFETY: As above, `LFENCE` and `RDTSC` are available on every x86-64 CPU.
-            Self::LfenceRdtsc => unsafe {
-                crate::asm!(
-                    "lfence\n\trdtsc";
-                    out("eax") lo,
-                    out("edx") hi,
-                    options(nostack, preserves_flags),
-                )
-            },
-            // SAFETY: As above.
-            Self::Rdtsc => unsafe {
-                crate::asm!(
-                    "rdtsc";
-                    out("eax") lo,
-                    out("edx") hi,
-                    options(nostack, preserves_flags),
-                )
-            },
-        }
-        (u64::from(hi) << 32) | u64::from(lo)
-    }
+    let (lo, hi): (u32, u32);
+    // SAFETY: The instructions of every alternative exist on the CPUs the kernel patches them
+    // in for, and only write EAX, EDX and (RDTSCP) ECX; CR4.TSD is clear in the kernel. Not
+    // `nomem`: like the C `asm volatile`, the read stays between the loads around it.
+    unsafe {
+        crate::asm!(
+            include!(concat!(
+                env!("OBJTREE"),
+                "/rust/kernel/generated_arch_rdtsc_ordered_asm.rs"
+            ));
+            out("eax") lo,
+            out("edx") hi,
+            out("ecx") _,
+            options(nostack, preserves_flags),
+        )
+    };
+    (u64::from(hi) << 32) | u64::from(lo)
 }
 
 /// Returns the TSC frequency in kHz the kernel calibrated at boot (`tsc_khz`), 0 if unknown.

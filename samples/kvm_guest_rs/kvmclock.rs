@@ -80,10 +80,7 @@ use kernel::{
         Instant,
         Monotonic, //
     },
-    tsc::{
-        self,
-        OrderedTsc, //
-    },
+    tsc,
 };
 
 /// Name of the clocksource.
@@ -157,8 +154,6 @@ struct Warp {
 #[pin_data]
 pub(crate) struct Clock {
     records: Arc<PerCpu<VcpuTimeInfo>>,
-    /// How to read the TSC in order on this machine.
-    tsc: OrderedTsc,
     pair: MsrPair,
     /// CPUID has `KVM_FEATURE_CLOCKSOURCE_STABLE_BIT`: a record's `TSC_STABLE` can be trusted.
     trust_stable: bool,
@@ -199,27 +194,27 @@ impl Clock {
         let guard = preempt::disable();
         let cpu = guard.this_cpu();
         let s = self.this_stats(cpu);
+        let record = self.records.this_slot(cpu);
         s.reads.inc();
-        let torn = match pvclock::read_known(
-            &self.records.slot(cpu.id()),
-            s.known_version.get(),
-            self.tsc,
-        ) {
+        let torn = match pvclock::read_known(&record, || s.known_version.get()) {
             Known::Ns(ns) => return ns,
             Known::Torn => true,
             Known::Unknown => false,
         };
-        self.read_full(cpu, torn)
+        self.read_full(&guard, torn)
     }
 
     /// The full read: a new version, version retries, the monotonic clamp, the fallback and
     /// `GUEST_STOPPED`. `torn` tells that the first attempt in [`Clock::read`] saw an update.
+    ///
+    /// Takes the preemption guard rather than the CPU, so that the common case never needs the
+    /// CPU number.
     #[inline(never)]
-    fn read_full(&self, cpu: ThisCpu<'_>, torn: bool) -> u64 {
+    fn read_full(&self, guard: &preempt::Guard, torn: bool) -> u64 {
+        let cpu = guard.this_cpu();
         let s = self.this_stats(cpu);
         let r = pvclock::read(
-            &self.records.slot(cpu.id()),
-            self.tsc,
+            &self.records.this_slot(cpu),
             || self.reference.as_ref().copied().unwrap_or_default(),
             &self.last,
             self.trust_stable,
@@ -330,6 +325,7 @@ struct ClockOps(Arc<Clock>);
 impl clocksource::Operations for ClockOps {
     const NAME: &'static CStr = NAME;
 
+    #[inline]
     fn read(&self) -> u64 {
         self.0.read()
     }
@@ -664,7 +660,6 @@ impl KvmClock {
         let clock = Arc::pin_init(
             pin_init!(Clock {
                 records: clock_records,
-                tsc: OrderedTsc::detect(),
                 pair,
                 trust_stable,
                 reference: SetOnce::new(),

@@ -44,6 +44,7 @@ use crate::{
         CpuId, //
     },
     msr::Msr,
+    percpu::PerCpuBox,
     preempt::{
         self,
         ThisCpu, //
@@ -221,6 +222,15 @@ impl<T: HostRecord> Slot<'_, T> {
     }
 }
 
+/// The address of one CPU's slot, in a [`PerCpu`]'s per-CPU table.
+struct SlotAddr<T>(NonNull<T>);
+
+// SAFETY: A plain address; what it points to is accessed as `PerCpu` allows.
+unsafe impl<T> Send for SlotAddr<T> {}
+
+// SAFETY: As for `Send`.
+unsafe impl<T> Sync for SlotAddr<T> {}
+
 /// Records shared with the host, one per possible CPU, registered through a per-CPU MSR.
 ///
 /// # Invariants
@@ -229,12 +239,14 @@ impl<T: HostRecord> Slot<'_, T> {
 ///   `size_of::<T>()` and `PAGE_SIZE`, so no slot crosses a page.
 /// - `base` is the kernel address of `pages` (kept apart so that the read path needs no
 ///   `Option` check); `pages` is only taken in `drop()`.
+/// - `own` holds, for every possible CPU, the address of its slot.
 /// - `published[cpu]` is non-zero if and only if `msr` may hold the address of slot `cpu` on CPU
 ///   `cpu`, i.e. the host may write that slot.
 pub struct PerCpu<T: HostRecord> {
     msr: Msr,
     pages: Option<Pages>,
     base: NonNull<u8>,
+    own: PerCpuBox<SlotAddr<T>>,
     stride: usize,
     nr: usize,
     published: KVec<Atomic<u64>>,
@@ -288,11 +300,22 @@ impl<T: HostRecord> PerCpu<T> {
             published.push(Atomic::new(0u64), GFP_KERNEL)?;
         }
         let pages = Pages::new(nr * stride)?;
+        let base = pages.virt;
+        // The pages are only freed in `drop()` (below, `pages` is dropped on error).
+        let own = PerCpuBox::new(
+            |cpu| {
+                // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
+                // SAFETY: Slot `cpu` lies inside the allocation of `nr * stride` bytes.
+                SlotAddr(unsafe { base.add(cpu.as_u32() as usize * stride) }.cast())
+            },
+            GFP_KERNEL,
+        )?;
         // INVARIANT: `stride` is a power of two in `size_of::<T>()..=PAGE_SIZE`, the allocation
         // covers `nr` slots, nothing is published.
         Ok(Self {
             msr,
-            base: pages.virt,
+            base,
+            own,
             pages: Some(pages),
             stride,
             nr,
@@ -336,6 +359,16 @@ impl<T: HostRecord> PerCpu<T> {
         Slot {
             // SAFETY: `ptr` is inside a non-null allocation.
             ptr: unsafe { NonNull::new_unchecked(ptr.cast::<T>()) },
+            _owner: PhantomData,
+        }
+    }
+
+    /// Returns the current CPU's record, like [`PerCpu::slot`] but from a per-CPU pointer (one
+    /// `%gs`-relative load on x86-64, as `this_cpu_read()` of a pointer in C).
+    #[inline(always)]
+    pub fn this_slot<'a>(&'a self, cpu: ThisCpu<'a>) -> Slot<'a, T> {
+        Slot {
+            ptr: self.own.this_cpu(cpu).0,
             _owner: PhantomData,
         }
     }

@@ -507,7 +507,7 @@ pub enum Known {
 
 /// Reads a record whose version [`read`] checked before, in one pass.
 ///
-/// `known` must be [`Reading::known_version`] of an earlier [`read`] of the same record (or
+/// `known` must return [`Reading::known_version`] of an earlier [`read`] of the same record (or
 /// [`NO_KNOWN_VERSION`]). If the record
 /// still has that version, its body is the one that was checked (usable, `TSC_STABLE` trusted,
 /// no `GUEST_STOPPED`), so the value needs no check: this is the whole read in the common case,
@@ -515,7 +515,7 @@ pub enum Known {
 #[inline(always)]
 pub fn read_known<R: SharedRecord + ?Sized>(
     rec: &R,
-    known: u64,
+    known: impl FnOnce() -> u64,
     read_tsc: impl FnOnce() -> u64,
 ) -> Known {
     let version = rec.load_version();
@@ -526,7 +526,8 @@ pub fn read_known<R: SharedRecord + ?Sized>(
     let again = rec.load_version();
     // `known` is never an odd `u32` (see `Reading::known_version()`), so a match also means
     // that no update was in progress.
-    if again == version && u64::from(version) == known {
+    // `known` is loaded last: fewer registers live across the TSC read.
+    if again == version && u64::from(version) == known() {
         // The known version's body passed `Body::invalid()`.
         let delta = tsc.wrapping_sub(body.tsc_timestamp);
         Known::Ns(

@@ -280,7 +280,7 @@ proptest! {
         }
         let v2 = if v2_same { v1 } else { v2_other };
         let rec = Scripted::new(&[v1, v2], body);
-        let fast = read_known(&rec, known, || tsc2);
+        let fast = read_known(&rec, || known, || tsc2);
         prop_assert_eq!(rec.version_loads.get(), 2);
         let expect = if v1 != v2 || v1 % 2 == 1 {
             Known::Torn
@@ -297,23 +297,23 @@ proptest! {
 fn read_known_needs_the_known_version() {
     let body = stable_body();
     assert_eq!(
-        read_known(&Scripted::new(&[4, 4], body), 4, || 7),
+        read_known(&Scripted::new(&[4, 4], body), || 4, || 7),
         Known::Ns(7)
     );
     assert_eq!(
-        read_known(&Scripted::new(&[6, 6], body), 4, || 7),
+        read_known(&Scripted::new(&[6, 6], body), || 4, || 7),
         Known::Unknown
     );
     assert_eq!(
-        read_known(&Scripted::new(&[3, 3], body), 4, || 7),
+        read_known(&Scripted::new(&[3, 3], body), || 4, || 7),
         Known::Torn
     );
     assert_eq!(
-        read_known(&Scripted::new(&[4, 6], body), 4, || 7),
+        read_known(&Scripted::new(&[4, 6], body), || 4, || 7),
         Known::Torn
     );
     assert_eq!(
-        read_known(&Scripted::new(&[0, 0], body), NO_KNOWN_VERSION, || 7),
+        read_known(&Scripted::new(&[0, 0], body), || NO_KNOWN_VERSION, || 7),
         Known::Unknown
     );
     // A stopped guest, an unstable record and an untrusted stable bit are never known.
