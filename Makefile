@@ -6,6 +6,9 @@
 #                 print what it detected, unload it, power off
 #   make check    every test (host, build, boot), as KTAP; ends "N passed, N failed"
 #
+#   make compare  in-tree kvm-clock vs kvm-clock-rs on the host model (icount),
+#                 table and plot (Documentation/virt/kvm_guest_rs/kvmclock.rst)
+#
 # Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
 # C guest judges the QEMU host model), host-test, clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` uses debug),
@@ -23,7 +26,7 @@ export KGR_CACHE ACCEL
 
 KOUT_CMD = tools/kernel/build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check validate-model host-test clean-cache
+.PHONY: all help setup kernel module initramfs run check compare validate-model host-test clean-cache
 
 all: module
 
@@ -50,6 +53,9 @@ run: setup
 
 check:
 	@FLAVOUR=debug tools/check.sh
+
+compare: setup
+	@tools/compare.sh
 
 validate-model: setup
 	@tools/validate-model.sh

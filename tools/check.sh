@@ -16,7 +16,8 @@ KGR_TAG=check
 . "$(dirname "$0")/lib.sh"
 
 FLAVOUR=${FLAVOUR:-debug}
-WORK="$KGR_CACHE/check"
+# One directory per kernel tree (KGR_TREE), so two work trees can check at once.
+WORK="$KGR_CACHE/check$(kgr_tree_suffix)"
 mkdir -p "$WORK"
 RESULTS="$WORK/results"
 TIMINGS="$WORK/timings"
@@ -117,6 +118,52 @@ else
 fi
 phase_end
 
+# --- kvmclock on the host model ---------------------------------------------
+# kvmclock_model_boots: the guest tests of kvm-clock-rs (plan kvmclock) on the
+# QEMU host model, booted with no-kvmclock: once with the defaults, once with
+# kvmclock-stable-bit=off (the monotonic clamp).  Uses the binary of the model
+# phase ($QEMU_MODEL), else one built earlier in $KGR_CACHE/qemu; without one
+# the phase records a SKIP with the reason.
+kvmclock_model_boots() {
+	local qemu=${QEMU_MODEL:-} help="" b initrd rc name cpu append plan
+	if [ -z "$qemu" ]; then
+		for b in "$KGR_CACHE"/qemu/build-*/qemu-system-x86_64; do
+			[ -x "$b" ] && qemu=$b
+		done
+	fi
+	# No pipe into grep -q: under pipefail, QEMU dying of SIGPIPE would look like a failure.
+	[ -n "$qemu" ] && help=$("$qemu" -device max-x86_64-cpu,help 2>/dev/null)
+	if [ -z "$qemu" ] || [ "${help#*x-kvmclock-fault}" = "${help:-}" ]; then
+		record SKIP "kvmclock (host model): no QEMU with the KVM PV host model (run tools/qemu/build.sh)"
+		return
+	fi
+	if [ -z "$KO" ]; then
+		record SKIP "kvmclock (host model): no module"
+		return
+	fi
+	initrd="$WORK/initramfs.cpio.gz"
+	for name in default clamp; do
+		cpu=max,x-tcg-kvm-pv=on
+		append="no-kvmclock kgr.rtc_base=1704067200"
+		plan=kvmclock-check
+		if [ $name = clamp ]; then
+			plan=kvmclock
+			cpu=$cpu,kvmclock-stable-bit=off
+			append="$append kgr.kvmclock=clamp"
+		fi
+		"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu "$cpu" --append "$append" --hostctl \
+			--qemu-arg -rtc --qemu-arg base=2024-01-01T00:00:00,clock=vm \
+			--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan "$plan" --timeout 1200 \
+			--log "$WORK/kvmclock-$name.console" --ktap "$WORK/kvmclock-$name.ktap"
+		rc=$?
+		if [ $rc -le 1 ]; then
+			"$KGR_REPO/tools/ktap-count" "kvmclock (host model, $name)" <"$WORK/kvmclock-$name.ktap" >>"$RESULTS"
+		else
+			record FAIL "kvmclock (host model, $name): boot reached a verdict (exit $rc, console $WORK/kvmclock-$name.console)"
+		fi
+	done
+}
+
 # --- boot --------------------------------------------------------------------
 phase_start boot
 if [ -n "$KO" ]; then
@@ -172,6 +219,11 @@ if [ -n "$QEMU_MODEL" ] && [ -n "$KOUT" ]; then
 		tail -n 20 "$WORK/validate.log" | sed 's/^/  | /' >&2
 	fi
 fi
+phase_end
+
+# The kvm-clock-rs guest tests on the model (QEMU_MODEL from the model phase).
+phase_start kvmclock
+kvmclock_model_boots
 phase_end
 
 # --- summary -----------------------------------------------------------------

@@ -8,15 +8,23 @@
 //!
 //! Each feature has a module parameter (`kvmclock`, `steal_time`, `pv_eoi`, `async_pf`) that
 //! switches it on or off; the kernel rejects a value that is not a boolean with `-EINVAL`.
+//!
+//! Implemented so far: the `kvm-clock-rs` clocksource ([`kvmclock`]). Its counters are in
+//! `/sys/kernel/kvm_guest_rs/kvmclock/`, its test and benchmark files in
+//! `/sys/kernel/debug/kvm_guest_rs/`.
+
+mod kvmclock;
 
 use kernel::{
+    debugfs,
     kvm_para::{
         DetectError,
         Feature,
         Features,
         KvmPara, //
     },
-    prelude::*, //
+    prelude::*,
+    sysfs, //
 };
 
 module! {
@@ -29,6 +37,10 @@ module! {
         kvmclock: bool {
             default: true,
             description: "Use the kvmclock clocksource (MSR_KVM_SYSTEM_TIME_NEW)",
+        },
+        kvmclock_rating: i32 {
+            default: 0,
+            description: "Rating of kvm-clock-rs: 0 = like kvm-clock (400, 299 with an invariant TSC), or 1..499",
         },
         steal_time: bool {
             default: true,
@@ -93,8 +105,16 @@ fn switches(f: Features) -> [Switch; 4] {
     ]
 }
 
-/// The module state.
+/// The module state. Fields drop in declaration order: features first, the directories last.
 struct KvmGuestRs {
+    /// The kvmclock feature, if it runs.
+    _kvmclock: Option<kvmclock::KvmClock>,
+    /// `ktime_bench` and `ktime_warp` in debugfs.
+    _bench: kvmclock::Bench,
+    /// `/sys/kernel/debug/kvm_guest_rs/`.
+    _debugfs: debugfs::Dir,
+    /// `/sys/kernel/kvm_guest_rs/`.
+    _sysfs: sysfs::Dir,
     /// The host interface found at load time.
     kvm: KvmPara,
 }
@@ -129,10 +149,37 @@ impl kernel::Module for KvmGuestRs {
                 if f.has(feature) { "yes" } else { "no" }
             );
         }
+        let rating = kvmclock::rating(module_parameters::kvmclock_rating.value())?;
+        let kvmclock_switch = switches(f)[0];
         for s in switches(f) {
             pr_info!("feature {}: {}\n", s.name, s.state());
         }
-        Ok(Self { kvm })
+
+        let sysfs = sysfs::Dir::new_in_kernel(c"kvm_guest_rs")?;
+        let debugfs = debugfs::Dir::new(c"kvm_guest_rs");
+        let bench = kvmclock::Bench::new(&debugfs)?;
+        // kvmclock registers its clocksource last: nothing may fail after it.
+        let kvmclock = if kvmclock_switch.wanted && kvmclock_switch.offered {
+            match kvmclock::KvmClock::check(f)? {
+                Ok(pair) => Some(kvmclock::KvmClock::new(pair, f, rating, &sysfs, &debugfs)?),
+                Err(kvmclock::Skip::InTree) => {
+                    pr_info!(
+                        "feature kvmclock: the in-tree kvm-clock runs; boot with no-kvmclock to use kvm-clock-rs\n"
+                    );
+                    None
+                }
+                Err(kvmclock::Skip::Unsupported) => None,
+            }
+        } else {
+            None
+        };
+        Ok(Self {
+            _kvmclock: kvmclock,
+            _bench: bench,
+            _debugfs: debugfs,
+            _sysfs: sysfs,
+            kvm,
+        })
     }
 }
 

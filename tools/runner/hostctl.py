@@ -15,6 +15,8 @@ line "KGR-END".  Requests:
   cpu-sum PROP...           each integer property summed over all vCPUs, read
                             in one snapshot with the VM stopped; reply: one
                             "PROP SUM" line per property
+  pause SECONDS             stop the VM, wait, continue it (the guest cannot send
+                            "cont" itself); reply after the VM runs again
 
 A reply starts with "ok" or "err MESSAGE".  The guest plans use it to read
 the host model's counters and to arm its knobs while the test runs
@@ -101,6 +103,14 @@ def handle(qmp, line):
         return ["ok"] + [f"{p} {sums[p]}" for p in props]
     if verb == "qmp":
         return ["ok", json.dumps(qmp.raw(json.loads(rest)))]
+    if verb == "pause":
+        secs = float(rest)
+        if not 0 < secs <= 60:
+            raise ValueError(f"pause {rest}: want 0 < SECONDS <= 60")
+        qmp.call("stop")
+        time.sleep(secs)
+        qmp.call("cont")
+        return ["ok"]
     raise ValueError(f"unknown request '{verb}'")
 
 

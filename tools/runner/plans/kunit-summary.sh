@@ -6,7 +6,7 @@
 # one result per suite, plus one per test case whose name matches
 # $KGR_KUNIT_DETAIL (the project's own doctests).
 . /kgr/selftests/kselftest/ktap_helpers.sh
-DETAIL=${KGR_KUNIT_DETAIL:-rust_doctest_kernel_(cpuid|kvm_para)_}
+DETAIL=${KGR_KUNIT_DETAIL:-rust_doctest_kernel_(cpuhp|cpuid|kvm_para|local|msr|percpu|preempt|pvclock|sysfs|time_clocksource|tsc)_}
 K=/sys/kernel/debug/kunit
 
 ktap_print_header

@@ -25,6 +25,8 @@ static const char *errno_name(int e)
 	case ENOMEM: return "ENOMEM";
 	case EPERM: return "EPERM";
 	case ENOENT: return "ENOENT";
+	case EIO: return "EIO";
+	case EAGAIN: return "EAGAIN";
 	default: return "?";
 	}
 }

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Clocksources: counters that timekeeping reads to tell the time.
+//!
+//! A [`Registration`] registers a clocksource whose `read` (and optional `enable`/`disable`) are
+//! the methods of an [`Operations`] implementation. The name `Clocksource` is avoided on
+//! purpose: [`crate::time::ClockSource`] already means a clock ID (`CLOCK_MONOTONIC`, ...).
+//!
+//! # Unregistration is always safe
+//!
+//! `clocksource_unregister()` fails with `-EBUSY` in two cases (`clocksource_unbind()` in
+//! `kernel/time/clocksource.c`), and a [`Drop`] cannot fail, so both are designed out:
+//!
+//! - **The clocksource is the clocksource watchdog and no replacement exists.** The watchdog
+//!   holds no module reference, so a failure here would leave a timer reading freed memory (and
+//!   freed module text). Every [`Registration`] sets `CLOCK_SOURCE_MUST_VERIFY`: such a
+//!   clocksource is itself watched and is never selected as the watchdog
+//!   (`clocksource_select_watchdog()`), so this case cannot happen. Like the TSC, it also sets
+//!   `CLOCK_SOURCE_VALID_FOR_HRES` up front, so it can be selected at once, also on systems
+//!   without a watchdog.
+//! - **The clocksource is the current one and no replacement can be switched to** (in oneshot
+//!   mode only clocksources valid for high resolution qualify, so e.g. only `jiffies` left is
+//!   not enough). While a clocksource is current, timekeeping holds a reference on its `owner`
+//!   module (`try_module_get()` in `change_clocksource()`, dropped only when it switches away),
+//!   and the registration sets `owner` to the module that implements [`Operations`]. So:
+//!   - at module unload this case cannot happen: `delete_module()` refuses to unload a module
+//!     whose clocksource is current, before the module's exit code runs. The user switches
+//!     away first (`current_clocksource`) or unbinds it (`unbind_clocksource`, which selects a
+//!     replacement and drops the reference);
+//!   - if a registration is dropped while the module lives and unregistering fails, the
+//!     clocksource and its data stay registered and are leaked, never freed, with a warning.
+//!     That is sound because the reference timekeeping holds keeps the module, and thus the
+//!     leaked callbacks, alive for as long as timekeeping can call them.
+//!
+//! The clocksource and `T` therefore live in their own allocation, which is freed only after a
+//! successful unregistration and an RCU grace period (readers in interrupt and
+//! preemption-disabled sections that fetched the old clocksource pointer finish first).
+//!
+//! Module authors must register the clocksource as the last fallible step of module
+//! initialisation: a module whose `init` fails is freed regardless of references.
+//!
+//! C header: [`include/linux/clocksource.h`](srctree/include/linux/clocksource.h)
+
+use crate::{
+    bindings,
+    error::{
+        from_result,
+        to_result,
+        VTABLE_DEFAULT_ERROR, //
+    },
+    module::this_module,
+    prelude::*,
+    types::Opaque, //
+};
+use core::mem::ManuallyDrop;
+
+/// Callbacks of a clocksource.
+#[vtable]
+pub trait Operations: Send + Sync + Sized {
+    /// Name shown in `/sys/devices/system/clocksource/clocksource0/available_clocksource`.
+    const NAME: &'static CStr;
+
+    /// Returns the current counter value.
+    ///
+    /// Timekeeping calls it in any context: process context with preemption enabled, hard
+    /// interrupts with interrupts disabled, and NMI (`ktime_get_mono_fast_ns()`), possibly on
+    /// all CPUs at once and possibly nested on one CPU. It must not sleep, take locks, print or
+    /// call into timekeeping.
+    fn read(&self) -> u64;
+
+    /// Prepares the clocksource before timekeeping switches to it.
+    ///
+    /// Called from `stop_machine()` context with interrupts disabled. An error keeps the current
+    /// clocksource.
+    fn enable(&self) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called after timekeeping switched away from the clocksource (from `stop_machine()`).
+    fn disable(&self) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// Parameters of a clocksource that are known only at run time.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Selection priority, 1 (lowest) to 499 (see `include/linux/clocksource.h`); the highest
+    /// rated clocksource is used.
+    pub rating: i32,
+    /// Counter frequency in Hz (e.g. `1_000_000_000` for a counter in nanoseconds).
+    pub hz: u32,
+    /// Width of the counter in bits (1 to 64); it wraps at `2^bits`.
+    pub bits: u32,
+}
+
+/// The clocksource and its data, in an allocation of their own (see the module documentation).
+#[pin_data]
+struct Inner<T: Operations> {
+    // `data` comes first: `read` may be called as soon as `cs` is registered.
+    data: T,
+    #[pin]
+    cs: Opaque<bindings::clocksource>,
+}
+
+/// A registered clocksource.
+///
+/// # Invariants
+///
+/// `inner.cs` was registered with `clocksource_register_hz()` and is registered or unbound until
+/// `drop()`; `inner` is not dropped before `clocksource_unregister()` succeeded.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     prelude::*,
+///     sync::atomic::{
+///         Atomic,
+///         Relaxed, //
+///     },
+///     time::clocksource::{
+///         Operations,
+///         Options,
+///         Registration, //
+///     },
+/// };
+///
+/// /// A clocksource that counts its own reads, rated too low to ever be selected.
+/// struct Counter(Atomic<u64>);
+///
+/// #[vtable]
+/// impl Operations for Counter {
+///     const NAME: &'static CStr = c"rust-doctest-counter";
+///     fn read(&self) -> u64 {
+///         self.0.fetch_add(1, Relaxed)
+///     }
+/// }
+///
+/// let opts = Options { rating: 1, hz: 1_000_000, bits: 64 };
+/// let reg = Registration::new(Counter(Atomic::new(0)), opts)?;
+/// assert_eq!(reg.data().read() + 1, reg.data().read());
+/// drop(reg);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Registration<T: Operations> {
+    inner: ManuallyDrop<Pin<KBox<Inner<T>>>>,
+}
+
+// SAFETY: Unregistration may happen on any thread; `T: Send + Sync`.
+unsafe impl<T: Operations> Send for Registration<T> {}
+
+// SAFETY: `&self` methods only give out `&T`, and `T: Sync`.
+unsafe impl<T: Operations> Sync for Registration<T> {}
+
+impl<T: Operations> Registration<T> {
+    /// Registers `data` as a clocksource.
+    ///
+    /// Timekeeping switches to it right away if it has the highest rating (or is named by the
+    /// `clocksource=` override). Fails with `EINVAL` for a rating outside 1..=499, a width
+    /// outside 1..=64 bits or a zero frequency.
+    pub fn new(data: T, opts: Options) -> Result<Self> {
+        if !(1..=499).contains(&opts.rating) || !(1..=64).contains(&opts.bits) || opts.hz == 0 {
+            return Err(EINVAL);
+        }
+        let mask = if opts.bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << opts.bits) - 1
+        };
+        let inner = KBox::pin_init(
+            try_pin_init!(Inner {
+                data,
+                cs <- Opaque::try_ffi_init(move |slot: *mut bindings::clocksource| {
+                    let cs = bindings::clocksource {
+                        name: T::NAME.as_char_ptr(),
+                        rating: opts.rating,
+                        mask,
+                        // CAST: The `CLOCK_SOURCE_*` flags fit in `c_ulong`.
+                        flags: (bindings::CLOCK_SOURCE_IS_CONTINUOUS
+                            | bindings::CLOCK_SOURCE_VALID_FOR_HRES
+                            | bindings::CLOCK_SOURCE_MUST_VERIFY) as c_ulong,
+                        read: Some(Self::read_callback),
+                        enable: if T::HAS_ENABLE {
+                            Some(Self::enable_callback)
+                        } else {
+                            None
+                        },
+                        disable: if T::HAS_DISABLE {
+                            Some(Self::disable_callback)
+                        } else {
+                            None
+                        },
+                        owner: this_module::<T::OwnerModule>().as_ptr(),
+                        ..pin_init::zeroed()
+                    };
+                    // SAFETY: `slot` is valid for writes.
+                    unsafe { slot.write(cs) };
+                    // SAFETY: `slot` is pinned in its own allocation and stays valid until
+                    // `drop()` unregisters it (or forever, if that fails); `data` is initialised,
+                    // so the callbacks may run at once.
+                    // INVARIANT: On success, `cs` is registered.
+                    to_result(unsafe { bindings::clocksource_register_hz(slot, opts.hz) })
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            inner: ManuallyDrop::new(inner),
+        })
+    }
+
+    /// Returns the registered data.
+    pub fn data(&self) -> &T {
+        &self.inner.data
+    }
+
+    /// Returns the `Inner` a `struct clocksource` belongs to.
+    ///
+    /// # Safety
+    ///
+    /// `cs` must be the `cs` field of a live `Inner<T>`.
+    unsafe fn inner<'a>(cs: *mut bindings::clocksource) -> &'a Inner<T> {
+        let cs = Opaque::cast_from(cs);
+        // SAFETY: By the safety requirements, `cs` is embedded in a live `Inner<T>`.
+        unsafe { &*crate::container_of!(cs, Inner<T>, cs) }
+    }
+
+    /// # Safety
+    ///
+    /// `cs` must be the `cs` field of a live `Inner<T>` (timekeeping only calls it for the
+    /// registered clocksource).
+    unsafe extern "C" fn read_callback(cs: *mut bindings::clocksource) -> u64 {
+        // SAFETY: Guaranteed by the safety requirements.
+        unsafe { Self::inner(cs) }.data.read()
+    }
+
+    /// # Safety
+    ///
+    /// As for `read_callback()`.
+    unsafe extern "C" fn enable_callback(cs: *mut bindings::clocksource) -> c_int {
+        from_result(|| {
+            // SAFETY: Guaranteed by the safety requirements.
+            unsafe { Self::inner(cs) }.data.enable()?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// As for `read_callback()`.
+    unsafe extern "C" fn disable_callback(cs: *mut bindings::clocksource) {
+        // SAFETY: Guaranteed by the safety requirements.
+        unsafe { Self::inner(cs) }.data.disable()
+    }
+}
+
+impl<T: Operations> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: `cs` was registered (type invariant); unregistering an unbound clocksource
+        // succeeds and does nothing.
+        let ret = unsafe { bindings::clocksource_unregister(self.inner.cs.get()) };
+        if ret != 0 {
+            // Still the current clocksource with nowhere to switch to: timekeeping holds a
+            // reference on the owner module, which keeps the callbacks alive. Keep the data too.
+            pr_warn!(
+                "clocksource {} is in use and cannot be unregistered ({}); leaking it\n",
+                T::NAME.to_str().unwrap_or("?"),
+                ret
+            );
+            return;
+        }
+        // Readers that fetched the clocksource pointer before the switch run with interrupts or
+        // preemption disabled; let them finish before the data goes away.
+        // SAFETY: Called in process context (a `Drop` of a registration is not atomic).
+        unsafe { bindings::synchronize_rcu() };
+        // SAFETY: `cs` is unregistered and no reader is left, so `inner` may be dropped; it is
+        // not used again.
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
+    }
+}

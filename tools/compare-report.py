@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""compare-report: table and plot of `make compare` (tools/compare.sh).
+
+Input: results.tsv, lines "SIDE KEY VALUE..." from the compare plan, where SIDE
+is A (in-tree kvm-clock) or B (kvm-clock-rs) and the benchmarks give "CALLS NS".
+Under icount shift 0 a virtual ns is one guest instruction, so NS / CALLS is
+instructions per call.  Writes an RST table and a PNG bar chart.
+"""
+import statistics
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def load(path):
+    data = {}
+    for line in open(path, encoding="utf-8"):
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        side, key, vals = parts[0], parts[1], parts[2:]
+        data.setdefault((side, key), []).append(vals)
+    return data
+
+
+def per_call(data, side, key):
+    runs = [int(ns) / int(calls) for calls, ns in data.get((side, key), [])]
+    return (statistics.median(runs), runs) if runs else (None, [])
+
+
+def warps(data, side, key):
+    v = data.get((side, key))
+    return (int(v[-1][0]), int(v[-1][1])) if v else (None, None)
+
+
+def fmt(x, digits=1):
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def main():
+    data = load(sys.argv[1])
+    ka, ka_runs = per_call(data, "A", "ktime_bench")
+    kb, kb_runs = per_call(data, "B", "ktime_bench")
+    rb, rb_runs = per_call(data, "B", "raw_read_bench")
+    ua, ua_runs = per_call(data, "A", "user_bench")
+    ub, ub_runs = per_call(data, "B", "user_bench")
+    cs_a = data.get(("A", "clocksource"), [["?"]])[0][0]
+    cs_b = data.get(("B", "clocksource"), [["?"]])[0][0]
+    ratio = lambda b, a: None if a is None or b is None else b / a  # noqa: E731
+    rows = [
+        ("Current clocksource", cs_a, cs_b, ""),
+        ("(a) ktime_get(), instructions per call (median of runs)", fmt(ka), fmt(kb), fmt(ratio(kb, ka), 3)),
+        ("(a) runs", " ".join(fmt(x) for x in ka_runs), " ".join(fmt(x) for x in kb_runs), ""),
+        ("(a) raw clocksource read, instructions per call", "n/a (C, not callable)", fmt(rb), ""),
+        ("(b) clock_gettime(CLOCK_MONOTONIC), instructions per call", fmt(ua), fmt(ub), fmt(ratio(ub, ua), 3)),
+        ("(b) path", "vDSO (pvclock page)", "system call (no vDSO mode for modules)", ""),
+    ]
+    for key, label in (("ktime_warp", "(c) ktime_get() warps across CPUs (reads)"),
+                       ("user_warp", "(c) clock_gettime() warps across CPUs (reads)"),
+                       ("raw_warp", "(c) raw kvm-clock-rs warps across CPUs (reads)")):
+        ra, wa = warps(data, "A", key)
+        rbb, wb = warps(data, "B", key)
+        cell = lambda r, w: "n/a" if r is None else f"{w} ({r})"  # noqa: E731
+        rows.append((label, cell(ra, wa), cell(rbb, wb), ""))
+
+    head = ("Measurement", "A: in-tree kvm-clock", "B: kvm-clock-rs", "B/A")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
+    sep = " ".join("=" * w for w in widths)
+    lines = [sep, " ".join(str(h).ljust(w) for h, w in zip(head, widths)), sep]
+    lines += [" ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.append(sep)
+    with open(sys.argv[2], "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = ["ktime_get()\n(kernel)", "clock_gettime()\n(user space)", "raw read\n(kvm-clock-rs)"]
+    a_vals = [ka or 0, ua or 0, 0]
+    b_vals = [kb or 0, ub or 0, rb or 0]
+    x = range(len(labels))
+    ax.bar([i - 0.2 for i in x], a_vals, 0.4, label="A: in-tree kvm-clock (C)")
+    ax.bar([i + 0.2 for i in x], b_vals, 0.4, label="B: kvm-clock-rs (Rust module)")
+    for i, (a, b) in enumerate(zip(a_vals, b_vals)):
+        if a:
+            ax.text(i - 0.2, a, f"{a:.0f}", ha="center", va="bottom", fontsize=8)
+        if b:
+            ax.text(i + 0.2, b, f"{b:.0f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels)
+    ax.set_ylabel("guest instructions per call\n(icount shift 0)")
+    ax.set_title("Clock read cost on the KVM host model, same kernel image")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(sys.argv[3], dpi=120)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make compare`: the in-tree kvm-clock (boot A) against kvm-clock-rs (boot B,
+# no-kvmclock + insmod) on the same kernel image and the same QEMU host model,
+# in deterministic icount mode (run-guest --icount 0: one virtual nanosecond
+# per guest instruction, so nanoseconds read as instructions).
+#
+# Measures (plan tools/runner/plans/compare.sh): (a) ktime_get() cost in the
+# kernel and the raw kvm-clock-rs read, (b) user-space
+# clock_gettime(CLOCK_MONOTONIC), vDSO in A and system call in B, (c) warps
+# across CPUs.  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
+# report.rst and compare.png, and prints the table.
+#   FLAVOUR=default|debug   kernel flavour (default: default, no debugging)
+#   QEMU_MODEL=PATH         the model binary (default: $KGR_CACHE/qemu/build-*/)
+#   COMPARE_DOCS=1          also copy the plot to Documentation/virt/kvm_guest_rs/
+set -euo pipefail
+KGR_TAG=compare
+. "$(dirname "$0")/lib.sh"
+kgr_load_env
+
+FLAVOUR=${FLAVOUR:-default}
+OUT="$KGR_CACHE/compare$(kgr_tree_suffix)"
+mkdir -p "$OUT"
+qemu=${QEMU_MODEL:-}
+if [ -z "$qemu" ]; then
+	for b in "$KGR_CACHE"/qemu/build-*/qemu-system-x86_64; do
+		[ -x "$b" ] && qemu=$b
+	done
+fi
+[ -n "$qemu" ] || kgr_die "no QEMU host model: run tools/qemu/build.sh (or set QEMU_MODEL)"
+
+KOUT=$("$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" | tail -n1)
+KO=$("$KGR_REPO/tools/module-build.sh" "$KOUT" | tail -n1)
+"$KGR_REPO/tools/runner/mkinitramfs" "$OUT/initramfs.cpio.gz" "$(kgr_kernel_src)" "$KO"
+
+: >"$OUT/results.tsv"
+for side in A B; do
+	append="kgr.compare=$side"
+	[ $side = B ] && append="$append no-kvmclock"
+	kgr_step "boot $side ($append), icount shift 0"
+	start=$(date +%s)
+	rc=0
+	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --icount 0 \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$OUT/initramfs.cpio.gz" --plan compare \
+		--append "$append" --timeout 3600 --log "$OUT/$side.console" --ktap "$OUT/$side.ktap" || rc=$?
+	kgr_step "boot $side: exit $rc in $(($(date +%s) - start)) s"
+	[ $rc -le 1 ] || kgr_die "boot $side reached no verdict (console $OUT/$side.console)"
+	sed -n 's/^# compare //p' "$OUT/$side.ktap" >>"$OUT/results.tsv"
+	grep -E '^(not )?ok ' "$OUT/$side.ktap" >&2 || true
+done
+
+venv="$KGR_CACHE/plot-venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
+	kgr_step "installing matplotlib from PyPI into $venv"
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install -q matplotlib
+fi
+"$venv/bin/python" "$KGR_REPO/tools/compare-report.py" "$OUT/results.tsv" "$OUT/report.rst" "$OUT/compare.png"
+if [ "${COMPARE_DOCS:-0}" = 1 ]; then
+	cp "$OUT/compare.png" "$KGR_REPO/Documentation/virt/kvm_guest_rs/compare.png"
+fi
+cat "$OUT/report.rst"

@@ -1,0 +1,100 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Plan of `make compare` (tools/compare.sh): the same measurements with the
+# in-tree kvm-clock (kgr.compare=A, normal boot) and with kvm-clock-rs
+# (kgr.compare=B, booted with no-kvmclock, module loaded).  Meant for
+# deterministic runs (run-guest --icount 0: one virtual ns per instruction).
+# Prints "# compare KEY VALUE" lines for the host script besides KTAP.
+. /kgr/selftests/kselftest/ktap_helpers.sh
+ST=/kgr/selftests/kvm_guest_rs
+MOD=/kgr/modules/kvm_guest_rs.ko
+CS=/sys/devices/system/clocksource/clocksource0
+D=/sys/kernel/debug/kvm_guest_rs
+RUNS=${KGR_COMPARE_RUNS:-3}
+USER_WARP=${KGR_COMPARE_USER_WARP:-200000}
+SIDE=""
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in kgr.compare=*) SIDE=${arg#kgr.compare=} ;; esac
+done
+
+ktap_print_header
+case "$SIDE" in
+A) want=kvm-clock ;;
+B) want=kvm-clock-rs ;;
+*)
+	ktap_skip_all "no kgr.compare=A|B on the command line"
+	exit 4
+	;;
+esac
+ktap_set_plan 6
+emit() { echo "# compare $SIDE $1 $2"; }
+field() { echo "$2" | awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
+
+if "$ST/modload" $MOD >/dev/null; then
+	ktap_test_pass "compare $SIDE: module loaded"
+else
+	ktap_test_fail "compare $SIDE: module loaded"
+fi
+cur=$(cat $CS/current_clocksource)
+emit clocksource "$cur"
+if [ "$cur" = "$want" ]; then
+	ktap_test_pass "compare $SIDE: current clocksource is $want"
+else
+	ktap_test_fail "compare $SIDE: current clocksource is $want (got $cur)"
+fi
+
+# (a) In-kernel ktime_get(): BENCH_CALLS calls timed with ktime_get() itself.
+i=0
+ok=1
+while [ $i -lt "$RUNS" ]; do
+	out=$(taskset -c 0 cat $D/ktime_bench) || ok=0
+	emit ktime_bench "$(field calls "$out") $(field ns "$out")"
+	if [ "$SIDE" = B ]; then
+		out=$(taskset -c 0 cat $D/kvmclock/read_bench) || ok=0
+		emit raw_read_bench "$(field calls "$out") $(field ns "$out")"
+	fi
+	i=$((i + 1))
+done
+if [ $ok = 1 ]; then ktap_test_pass "compare $SIDE: in-kernel benchmarks"; else ktap_test_fail "compare $SIDE: in-kernel benchmarks"; fi
+
+# (b) User space clock_gettime(CLOCK_MONOTONIC): vDSO (A) or system call (B).
+i=0
+ok=1
+while [ $i -lt "$RUNS" ]; do
+	out=$(taskset -c 0 "$ST/clock_bench" bench 100000) || ok=0
+	emit user_bench "$(field calls "$out") $(field ns "$out")"
+	i=$((i + 1))
+done
+if [ $ok = 1 ]; then ktap_test_pass "compare $SIDE: user-space clock_gettime benchmark"; else ktap_test_fail "compare $SIDE: user-space clock_gettime benchmark"; fi
+
+# (c) Warps: ktime_get() across CPUs in the kernel, and clock_gettime() across CPUs.
+: >/tmp/kw.out
+for c in $(seq 0 $(($(nproc) - 1))); do
+	taskset -c "$c" cat $D/ktime_warp >>/tmp/kw.out &
+done
+wait
+kw=$(awk '{ for (i = 1; i < NF; i++) if ($i == "warps") s += $(i + 1) } END { print s + 0 }' /tmp/kw.out)
+kr=$(awk '{ for (i = 1; i < NF; i++) if ($i == "reads") s += $(i + 1) } END { print s + 0 }' /tmp/kw.out)
+emit ktime_warp "$kr $kw"
+uw=$("$ST/clock_bench" warp "$USER_WARP")
+emit user_warp "$(field reads "$uw") $(field warps "$uw")"
+if [ "$kw" = 0 ] && [ "$(field warps "$uw")" = 0 ]; then
+	ktap_test_pass "compare $SIDE: no warp (kernel $kr reads, user $(field reads "$uw") reads)"
+else
+	ktap_test_fail "compare $SIDE: no warp (kernel $kw, user $(field warps "$uw"))"
+fi
+if [ "$SIDE" = B ]; then
+	: >/tmp/rw.out
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		taskset -c "$c" cat $D/kvmclock/warp >>/tmp/rw.out &
+	done
+	wait
+	rw=$(awk '{ for (i = 1; i < NF; i++) if ($i == "warps" || $i == "local_warps") s += $(i + 1) } END { print s + 0 }' /tmp/rw.out)
+	rr=$(awk '{ for (i = 1; i < NF; i++) if ($i == "reads") s += $(i + 1) } END { print s + 0 }' /tmp/rw.out)
+	emit raw_warp "$rr $rw"
+	if [ "$rw" = 0 ]; then ktap_test_pass "compare B: kvm-clock-rs raw reads never warp ($rr reads)"; else ktap_test_fail "compare B: kvm-clock-rs raw reads never warp ($rw warps)"; fi
+else
+	ktap_test_skip "compare A: raw clocksource warp test (kvm-clock-rs only)"
+fi
+ktap_finished
