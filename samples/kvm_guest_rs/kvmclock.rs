@@ -715,33 +715,20 @@ impl KvmClock {
         let ddir = debugfs_parent.subdir(c"kvmclock");
         let mut files = KVec::with_capacity(3, GFP_KERNEL)?;
         files.push(
-            KBox::pin_init(
-                ddir.read_callback_file(c"read", clock.clone(), &|c: &Arc<Clock>, f| {
-                    // One read of each clock, back to back: kvm-clock-rs, then `ktime_get()`.
-                    let kvm = c.read();
-                    let mono = ktime_ns(c.base);
-                    writeln!(f, "{} {}", kvm, mono)
-                }),
-                GFP_KERNEL,
-            )?,
+            clock_file(&ddir, c"read", &clock, &|c, f| {
+                // One read of each clock, back to back: kvm-clock-rs, then `ktime_get()`.
+                let kvm = c.read();
+                let mono = ktime_ns(c.base);
+                writeln!(f, "{} {}", kvm, mono)
+            })?,
             GFP_KERNEL,
         )?;
         files.push(
-            KBox::pin_init(
-                ddir.read_callback_file(c"warp", clock.clone(), &|c: &Arc<Clock>, f| {
-                    c.warp_test(f)
-                }),
-                GFP_KERNEL,
-            )?,
+            clock_file(&ddir, c"warp", &clock, &|c, f| c.warp_test(f))?,
             GFP_KERNEL,
         )?;
         files.push(
-            KBox::pin_init(
-                ddir.read_callback_file(c"read_bench", clock.clone(), &|c: &Arc<Clock>, f| {
-                    bench(f, || c.read())
-                }),
-                GFP_KERNEL,
-            )?,
+            clock_file(&ddir, c"read_bench", &clock, &|c, f| bench(f, || c.read()))?,
             GFP_KERNEL,
         )?;
 
@@ -803,6 +790,22 @@ impl Drop for KvmClock {
             c.total(|s| s.guest_stopped.get())
         );
     }
+}
+
+/// Creates the debugfs file `name` in `dir`, showing `show` of the clock.
+fn clock_file<F>(
+    dir: &debugfs::Dir,
+    name: &'static CStr,
+    clock: &Arc<Clock>,
+    show: &'static F,
+) -> Result<Pin<KBox<debugfs::File<Arc<Clock>>>>>
+where
+    F: Fn(&Arc<Clock>, &mut fmt::Formatter<'_>) -> fmt::Result + Send + Sync,
+{
+    KBox::pin_init(
+        dir.read_callback_file(name, clock.clone(), show),
+        GFP_KERNEL,
+    )
 }
 
 /// Returns the system-time and wall-clock MSRs of a pair.
