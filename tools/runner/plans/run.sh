@@ -6,10 +6,26 @@ echo "# --- kvm_detect (user space CPUID) ---"
 /kgr/selftests/kvm_guest_rs/kvm_detect
 echo "# --- modload (finit_module) $MOD ${KGR_PARAMS:-} ---"
 mark=$(dmesg | wc -l)
+CS=/sys/devices/system/clocksource/clocksource0
+KC=/sys/kernel/kvm_guest_rs/kvmclock
 if /kgr/selftests/kvm_guest_rs/modload $MOD ${KGR_PARAMS:-}; then
 	dmesg | tail -n +$((mark + 1)) | grep kvm_guest_rs
 	echo "# --- lsmod ---"
 	lsmod
+	echo "# --- current clocksource: $(cat $CS/current_clocksource) ---"
+	if [ -d $KC ]; then
+		sleep 1
+		for f in reads retries clamps fallbacks guest_stopped registrations invalid_records \
+			stable_trusted rating msr wall_clock; do
+			echo "$KC/$f: $(cat $KC/$f)"
+		done
+	fi
+	if [ "$(cat $CS/current_clocksource)" = kvm-clock-rs ]; then
+		# Timekeeping holds the module while its clocksource is current.
+		echo "# --- unbind kvm-clock-rs ---"
+		echo kvm-clock-rs >$CS/unbind_clocksource
+		echo "# current clocksource: $(cat $CS/current_clocksource)"
+	fi
 	echo "# --- rmmod ---"
 	rmmod kvm_guest_rs
 	dmesg | tail -n +$((mark + 1)) | grep kvm_guest_rs | tail -n 1
