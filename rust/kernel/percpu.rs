@@ -73,11 +73,24 @@ fn possible(cpu: CpuId) -> bool {
     unsafe { bindings::cpu_possible(cpu.as_u32()) }
 }
 
-/// Returns the possible CPUs.
-fn possible_cpus() -> impl Iterator<Item = CpuId> {
+/// Returns the possible CPUs (`for_each_possible_cpu()`): those that have a per-CPU area.
+pub fn possible_cpus() -> impl Iterator<Item = CpuId> {
     (0..nr_cpu_ids())
         .filter_map(CpuId::from_u32)
         .filter(|&cpu| possible(cpu))
+}
+
+impl<T> PerCpuBox<T> {
+    /// Returns the address of `cpu`'s copy (`per_cpu_ptr()`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a per-CPU allocation and `cpu` a possible CPU.
+    #[inline]
+    unsafe fn cpu_ptr(ptr: NonNull<T>, cpu: CpuId) -> *mut T {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { bindings::per_cpu_ptr(ptr.as_ptr().cast(), cpu.as_u32()) }.cast::<T>()
+    }
 }
 
 impl<T: Sync> PerCpuBox<T> {
@@ -104,17 +117,6 @@ impl<T: Sync> PerCpuBox<T> {
             ptr,
             _t: PhantomData,
         })
-    }
-
-    /// Returns the address of `cpu`'s copy (`per_cpu_ptr()`).
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be a per-CPU allocation and `cpu` a possible CPU.
-    #[inline]
-    unsafe fn cpu_ptr(ptr: NonNull<T>, cpu: CpuId) -> *mut T {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { bindings::per_cpu_ptr(ptr.as_ptr().cast(), cpu.as_u32()) }.cast::<T>()
     }
 
     /// Returns the value of `cpu`, or `None` if `cpu` is not a possible CPU.
@@ -147,11 +149,7 @@ impl<T> Drop for PerCpuBox<T> {
         for cpu in possible_cpus() {
             // SAFETY: By the type invariant the value of every possible CPU is initialised, and
             // nothing uses it any more.
-            unsafe {
-                core::ptr::drop_in_place(
-                    bindings::per_cpu_ptr(self.ptr.as_ptr().cast(), cpu.as_u32()).cast::<T>(),
-                )
-            };
+            unsafe { core::ptr::drop_in_place(Self::cpu_ptr(self.ptr, cpu)) };
         }
         // SAFETY: By the type invariant `ptr` is a per-CPU allocation, freed only here.
         unsafe { bindings::free_percpu(self.ptr.as_ptr().cast()) };

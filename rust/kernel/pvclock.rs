@@ -16,10 +16,6 @@ pub mod abi;
 
 use crate::{
     bindings,
-    cpu::{
-        nr_cpu_ids,
-        CpuId, //
-    },
     kvm_para::shared::{
         HostRecord,
         PerCpu,
@@ -198,15 +194,14 @@ impl PausedHook {
         if records.stride() != size_of::<bindings::pvclock_vsyscall_time_info>() {
             return Err(EINVAL);
         }
-        let cpus = || (0..nr_cpu_ids()).filter_map(CpuId::from_u32);
-        for cpu in cpus() {
+        for cpu in crate::percpu::possible_cpus() {
             // SAFETY: `cpu` is a possible CPU, so its per-CPU area exists.
             let p = unsafe { *bindings::hv_clock_per_cpu_ptr(cpu.as_u32()) };
             if !p.is_null() {
                 return Err(EBUSY);
             }
         }
-        for cpu in cpus() {
+        for cpu in crate::percpu::possible_cpus() {
             let ours = records
                 .slot(cpu)
                 .as_ptr()
@@ -250,7 +245,7 @@ impl PausedHook {
     pub fn in_use() -> bool {
         #[cfg(CONFIG_KVM_GUEST)]
         {
-            (0..nr_cpu_ids()).filter_map(CpuId::from_u32).any(|cpu| {
+            crate::percpu::possible_cpus().any(|cpu| {
                 // SAFETY: `cpu` is a possible CPU, so its per-CPU area exists; the pointer is
                 // read with one load.
                 let p = unsafe {
@@ -276,7 +271,7 @@ impl Drop for PausedHook {
     fn drop(&mut self) {
         #[cfg(CONFIG_KVM_GUEST)]
         {
-            for cpu in (0..nr_cpu_ids()).filter_map(CpuId::from_u32) {
+            for cpu in crate::percpu::possible_cpus() {
                 // SAFETY: `cpu` is a possible CPU; resetting the pointer this hook published.
                 unsafe {
                     crate::sync::atomic::atomic_store(

@@ -180,6 +180,16 @@ impl Body {
     }
 }
 
+impl Body {
+    /// [`Body::ns_at`] for a body [`Body::invalid`] accepted, with [`scale_delta_valid`].
+    #[inline]
+    pub fn ns_at_valid(&self, tsc: u64) -> u64 {
+        let delta = tsc.wrapping_sub(self.tsc_timestamp);
+        self.system_time
+            .wrapping_add(scale_delta_valid(delta, self.mul, self.shift))
+    }
+}
+
 /// Scales a TSC delta to nanoseconds exactly like `pvclock_scale_delta()`.
 ///
 /// The delta is shifted first (left for a positive `shift`, right for a negative one, bits
@@ -529,11 +539,7 @@ pub fn read_known<R: SharedRecord + ?Sized>(
     // `known` is loaded last: fewer registers live across the TSC read.
     if again == version && u64::from(version) == known() {
         // The known version's body passed `Body::invalid()`.
-        let delta = tsc.wrapping_sub(body.tsc_timestamp);
-        Known::Ns(
-            body.system_time
-                .wrapping_add(scale_delta_valid(delta, body.mul, body.shift)),
-        )
+        Known::Ns(body.ns_at_valid(tsc))
     } else if again != version || version & 1 != 0 {
         Known::Torn
     } else {
