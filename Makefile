@@ -11,7 +11,8 @@
 #
 # Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
 # C guest judges the QEMU host model), host-test, clean-cache, help.
-# Variables: FLAVOUR=default|debug (kernel config; `check` uses debug),
+# Variables: FLAVOUR=default|debug (kernel config; `check` and, unless
+#            given, `validate-model` use debug),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
 #            distribution's QEMU instead of the host model), PARAMS="<module params>",
 #            CMDLINE="<extra kernel command line>" (make run; e.g. no-kvmclock),
