@@ -12,6 +12,7 @@
 //! Reference: <https://docs.kernel.org/virt/kvm/x86/cpuid.html>
 
 pub mod abi;
+pub mod msr;
 pub mod shared;
 
 use crate::{
@@ -20,7 +21,6 @@ use crate::{
         code::ENODEV,
         Result, //
     },
-    msr::Msr,
 };
 
 pub use abi::{
@@ -90,31 +90,4 @@ impl KvmPara {
     pub fn has(&self, feature: Feature) -> bool {
         self.detection.features.has(feature)
     }
-}
-
-/// The KVM paravirtual MSRs, typed (numbers from [`abi::msr`]).
-pub mod msr {
-    use super::{
-        abi,
-        Msr, //
-    };
-
-    /// `MSR_KVM_WALL_CLOCK`, deprecated (needs `CLOCKSOURCE`).
-    pub const WALL_CLOCK: Msr = Msr::new(abi::msr::WALL_CLOCK);
-    /// `MSR_KVM_SYSTEM_TIME`, deprecated (needs `CLOCKSOURCE`).
-    pub const SYSTEM_TIME: Msr = Msr::new(abi::msr::SYSTEM_TIME);
-    /// `MSR_KVM_WALL_CLOCK_NEW` (needs `CLOCKSOURCE2`).
-    pub const WALL_CLOCK_NEW: Msr = Msr::new(abi::msr::WALL_CLOCK_NEW);
-    /// `MSR_KVM_SYSTEM_TIME_NEW` (needs `CLOCKSOURCE2`).
-    pub const SYSTEM_TIME_NEW: Msr = Msr::new(abi::msr::SYSTEM_TIME_NEW);
-    /// `MSR_KVM_ASYNC_PF_EN` (needs `ASYNC_PF`).
-    pub const ASYNC_PF_EN: Msr = Msr::new(abi::msr::ASYNC_PF_EN);
-    /// `MSR_KVM_STEAL_TIME` (needs `STEAL_TIME`).
-    pub const STEAL_TIME: Msr = Msr::new(abi::msr::STEAL_TIME);
-    /// `MSR_KVM_PV_EOI_EN` (needs `PV_EOI`).
-    pub const PV_EOI_EN: Msr = Msr::new(abi::msr::PV_EOI_EN);
-    /// `MSR_KVM_ASYNC_PF_INT` (needs `ASYNC_PF_INT`).
-    pub const ASYNC_PF_INT: Msr = Msr::new(abi::msr::ASYNC_PF_INT);
-    /// `MSR_KVM_ASYNC_PF_ACK` (needs `ASYNC_PF_INT`).
-    pub const ASYNC_PF_ACK: Msr = Msr::new(abi::msr::ASYNC_PF_ACK);
 }

@@ -194,30 +194,56 @@ impl PausedHook {
         if records.stride() != size_of::<bindings::pvclock_vsyscall_time_info>() {
             return Err(EINVAL);
         }
-        for cpu in crate::percpu::possible_cpus() {
-            // SAFETY: `cpu` is a possible CPU, so its per-CPU area exists.
-            let p = unsafe { *bindings::hv_clock_per_cpu_ptr(cpu.as_u32()) };
-            if !p.is_null() {
+        for (n, cpu) in crate::percpu::possible_cpus().enumerate() {
+            // SAFETY: `cpu` is a possible CPU, so its per-CPU area exists; the pointer is only
+            // accessed atomically here and with single loads by its readers. The record is
+            // 64-byte aligned in a 64-byte slot, the layout of `struct
+            // pvclock_vsyscall_time_info`, and stays allocated until `drop()` resets the pointer
+            // and waits for the readers.
+            let prev = unsafe {
+                crate::sync::atomic::cmpxchg(
+                    bindings::hv_clock_per_cpu_ptr(cpu.as_u32()),
+                    core::ptr::null_mut(),
+                    Self::ours(records, cpu),
+                    Relaxed,
+                )
+            };
+            if prev.is_err() {
+                // Someone else (the in-tree kvmclock, another hook) owns this CPU's pointer:
+                // take back the ones set so far, which nobody can have used yet but through us.
+                Self::unpublish(records, crate::percpu::possible_cpus().take(n));
                 return Err(EBUSY);
             }
         }
-        for cpu in crate::percpu::possible_cpus() {
-            let ours = records
-                .slot(cpu)
-                .as_ptr()
-                .cast::<bindings::pvclock_vsyscall_time_info>();
-            // SAFETY: As above. The record is 64-byte aligned in a 64-byte slot, the layout of
-            // `struct pvclock_vsyscall_time_info`, and stays allocated until `drop()` resets the
-            // pointer and waits for the readers. Readers load the pointer with one load.
-            unsafe {
-                crate::sync::atomic::atomic_store(
+        Ok(())
+    }
+
+    /// Returns the pointer `hv_clock_per_cpu` of `cpu` gets from `records`.
+    #[cfg(CONFIG_KVM_GUEST)]
+    fn ours(
+        records: &PerCpu<VcpuTimeInfo>,
+        cpu: crate::cpu::CpuId,
+    ) -> *mut bindings::pvclock_vsyscall_time_info {
+        records
+            .slot(cpu)
+            .as_ptr()
+            .cast::<bindings::pvclock_vsyscall_time_info>()
+    }
+
+    /// Resets the pointers of `cpus` that still point into `records`.
+    #[cfg(CONFIG_KVM_GUEST)]
+    fn unpublish(records: &PerCpu<VcpuTimeInfo>, cpus: impl Iterator<Item = crate::cpu::CpuId>) {
+        for cpu in cpus {
+            // SAFETY: `cpu` is a possible CPU; the pointer is only reset if it is still ours.
+            let _ = unsafe {
+                crate::sync::atomic::cmpxchg(
                     bindings::hv_clock_per_cpu_ptr(cpu.as_u32()),
-                    ours,
+                    Self::ours(records, cpu),
+                    core::ptr::null_mut(),
                     Relaxed,
                 )
             };
         }
-        Ok(())
     }
 
     #[cfg(not(CONFIG_KVM_GUEST))]
@@ -271,16 +297,7 @@ impl Drop for PausedHook {
     fn drop(&mut self) {
         #[cfg(CONFIG_KVM_GUEST)]
         {
-            for cpu in crate::percpu::possible_cpus() {
-                // SAFETY: `cpu` is a possible CPU; resetting the pointer this hook published.
-                unsafe {
-                    crate::sync::atomic::atomic_store(
-                        bindings::hv_clock_per_cpu_ptr(cpu.as_u32()),
-                        core::ptr::null_mut(),
-                        Relaxed,
-                    )
-                };
-            }
+            Self::unpublish(&self.records, crate::percpu::possible_cpus());
             // The readers run in interrupt context or with preemption disabled: after a grace
             // period none of them still uses a record.
             // SAFETY: Called in process context.

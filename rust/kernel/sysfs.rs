@@ -128,18 +128,39 @@ impl Dir {
 /// The function that formats the contents of an attribute of `T`.
 pub type ShowFn<T> = fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result;
 
-/// A read-only attribute of `T`: a file name and the function that formats its contents.
+/// A read-only attribute of `T`: a file name, its mode and the function that formats its
+/// contents.
+///
+/// # Invariants
+///
+/// `mode` has read bits only, and at least the owner's.
 pub struct Attribute<T> {
     name: &'static CStr,
+    mode: u16,
     show: ShowFn<T>,
 }
 
 impl<T> Attribute<T> {
-    /// Creates an attribute named `name` (mode 0444) that shows `show(data)`.
+    /// Creates an attribute named `name`, readable by everyone (mode 0444), that shows
+    /// `show(data)`.
     ///
     /// `show` runs in process context and may sleep; its output is cut at `PAGE_SIZE`.
     pub const fn new(name: &'static CStr, show: ShowFn<T>) -> Self {
-        Self { name, show }
+        Self::with_mode(name, 0o444, show)
+    }
+
+    /// Creates an attribute named `name` with the file mode `mode`, for example 0400 for a value
+    /// only root may read (a kernel or physical address, as `kptr_restrict` keeps from other
+    /// users).
+    ///
+    /// # Panics
+    ///
+    /// Panics (at build time, in a `static` or `const`) if `mode` has a bit other than read
+    /// bits (attributes have no `store()`), or lacks the owner's read bit.
+    pub const fn with_mode(name: &'static CStr, mode: u16, show: ShowFn<T>) -> Self {
+        assert!(mode & !0o444 == 0 && mode & 0o400 != 0);
+        // INVARIANT: Checked above.
+        Self { name, mode, show }
     }
 }
 
@@ -224,7 +245,7 @@ impl<T: Send + Sync> Group<T> {
             // SAFETY: All-zero is a valid `kobj_attribute` (no callbacks, no name).
             let mut kattr: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
             kattr.attr.name = a.name.as_char_ptr();
-            kattr.attr.mode = 0o444;
+            kattr.attr.mode = a.mode;
             kattr.__bindgen_anon_1.show = Some(Self::show_callback);
             slots.push(
                 Slot {

@@ -46,14 +46,6 @@ pub fn read_ordered() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
-/// Returns the TSC frequency in kHz the kernel calibrated at boot (`tsc_khz`), 0 if unknown.
-#[inline]
-pub fn khz() -> u32 {
-    // SAFETY: `tsc_khz` is written during boot and only read afterwards; a plain read of an
-    // aligned `u32` cannot tear.
-    unsafe { bindings::tsc_khz }
-}
-
 /// Returns `true` if the kernel marked the TSC unstable (`check_tsc_unstable()`).
 #[inline]
 pub fn is_unstable() -> bool {

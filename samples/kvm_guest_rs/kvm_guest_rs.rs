@@ -14,6 +14,7 @@
 //! `/sys/kernel/debug/kvm_guest_rs/`.
 
 mod kvmclock;
+mod stress;
 
 use kernel::{
     debugfs,
@@ -44,15 +45,15 @@ module! {
         },
         steal_time: bool {
             default: true,
-            description: "Report steal time (MSR_KVM_STEAL_TIME)",
+            description: "Report steal time (MSR_KVM_STEAL_TIME); not implemented yet",
         },
         pv_eoi: bool {
             default: true,
-            description: "Use the PV EOI fast path (MSR_KVM_PV_EOI_EN)",
+            description: "Use the PV EOI fast path (MSR_KVM_PV_EOI_EN); not implemented yet",
         },
         async_pf: bool {
             default: true,
-            description: "Use async page faults with page-ready interrupts (MSR_KVM_ASYNC_PF_EN)",
+            description: "Use async page faults with page-ready interrupts (MSR_KVM_ASYNC_PF_EN); not implemented yet",
         },
     },
 }
@@ -66,15 +67,18 @@ struct Switch {
     wanted: bool,
     /// Whether the host offers what the feature needs.
     offered: bool,
+    /// Whether this module implements the feature yet.
+    implemented: bool,
 }
 
 impl Switch {
     /// Returns the word that describes the switch in the load message.
     fn state(self) -> &'static str {
-        match (self.wanted, self.offered) {
-            (true, true) => "on",
-            (true, false) => "unsupported by host",
-            (false, _) => "off by parameter",
+        match (self.implemented, self.wanted, self.offered) {
+            (false, _, _) => "not implemented yet",
+            (true, true, true) => "on",
+            (true, true, false) => "unsupported by host",
+            (true, false, _) => "off by parameter",
         }
     }
 }
@@ -86,21 +90,25 @@ fn switches(f: Features) -> [Switch; 4] {
             name: "kvmclock",
             wanted: module_parameters::kvmclock.value(),
             offered: f.has_kvmclock(),
+            implemented: true,
         },
         Switch {
             name: "steal_time",
             wanted: module_parameters::steal_time.value(),
             offered: f.has(Feature::STEAL_TIME),
+            implemented: false,
         },
         Switch {
             name: "pv_eoi",
             wanted: module_parameters::pv_eoi.value(),
             offered: f.has(Feature::PV_EOI),
+            implemented: false,
         },
         Switch {
             name: "async_pf",
             wanted: module_parameters::async_pf.value(),
             offered: f.has_async_pf_int(),
+            implemented: false,
         },
     ]
 }

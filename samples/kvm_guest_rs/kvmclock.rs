@@ -27,8 +27,11 @@ use kernel::{
     },
     cpuhp, debugfs,
     kvm_para::{
-        abi::msr::ENABLED as KVM_MSR_ENABLED,
-        msr as kvm_msr,
+        msr::{
+            self as kvm_msr,
+            OneShotMsr,
+            PerCpuMsr, //
+        },
         shared::{
             with_record,
             PerCpu, //
@@ -37,7 +40,6 @@ use kernel::{
         Features, //
     },
     local::Local64,
-    msr::Msr,
     new_spinlock,
     percpu::PerCpuBox,
     preempt::{
@@ -343,7 +345,7 @@ impl cpuhp::Operations for Hotplug {
         let s = c.this_stats(cpu);
         // Whatever the host writes now is checked again by a full read.
         s.known_version.set(abi::NO_KNOWN_VERSION);
-        c.records.enable(cpu, KVM_MSR_ENABLED).inspect_err(|e| {
+        c.records.enable(cpu).inspect_err(|e| {
             pr_warn!(
                 "kvm-clock-rs: CPU{}: MSR {:#x} refused ({})\n",
                 cpu.id().as_u32(),
@@ -483,7 +485,8 @@ static CPU_ATTRS: [Attribute<CpuView>; 10] = [
     Attribute::new(c"enabled", |v, f| {
         writeln!(f, "{}", u8::from(v.clock.records.is_enabled(v.cpu)))
     }),
-    Attribute::new(c"msr_value", |v, f| {
+    // A physical address: root only, as `kptr_restrict` would have it.
+    Attribute::with_mode(c"msr_value", 0o400, |v, f| {
         writeln!(f, "{:#x}", v.clock.records.msr_value(v.cpu))
     }),
     Attribute::new(c"stable", |v, f| match v.clock.snapshot(v.cpu) {
@@ -553,10 +556,12 @@ impl KtimeWarp {
 pub(crate) struct Bench {
     _ktime_bench: Pin<KBox<debugfs::File<()>>>,
     _ktime_warp: Pin<KBox<debugfs::File<KtimeWarp>>>,
+    _publish_stress: Pin<KBox<debugfs::File<()>>>,
 }
 
 impl Bench {
-    /// Creates `ktime_bench` (time `BENCH_CALLS` calls of `ktime_get()`) and `ktime_warp`.
+    /// Creates `ktime_bench` (time `BENCH_CALLS` calls of `ktime_get()`), `ktime_warp` and
+    /// `publish_stress` (see [`crate::stress`]).
     pub(crate) fn new(dir: &debugfs::Dir) -> Result<Self> {
         Ok(Self {
             _ktime_bench: KBox::pin_init(
@@ -571,6 +576,10 @@ impl Bench {
             )?,
             _ktime_warp: KBox::pin_init(
                 dir.read_callback_file(c"ktime_warp", KtimeWarp::new(), &|w, f| w.run(f)),
+                GFP_KERNEL,
+            )?,
+            _publish_stress: KBox::pin_init(
+                dir.read_callback_file(c"publish_stress", (), &|(), f| crate::stress::run(f)),
                 GFP_KERNEL,
             )?,
         })
@@ -609,19 +618,18 @@ impl KvmClock {
             return Ok(Err(Skip::InTree));
         }
         let (system, _) = msrs(pair);
-        let value = system.read_safe().inspect_err(|_| {
+        let value = system.msr().read_safe().inspect_err(|_| {
             pr_err!(
-                "kvm-clock-rs: the host advertises kvmclock but MSR {:#x} raises #GP\n",
-                system.number()
+                "kvm-clock-rs: the host advertises kvmclock but {} raises #GP\n",
+                system.name()
             );
         })?;
         if value != 0 {
             // Firmware (SeaBIOS) registers a record and leaves it registered; the host would keep
             // writing memory the kernel now owns. Registering ours replaces it on this CPU.
             pr_info!(
-                "kvm-clock-rs: MSR {:#x} holds {:#x} from the firmware; replacing it\n",
-                system.number(),
-                value
+                "kvm-clock-rs: {} was left enabled by the firmware; replacing it\n",
+                system.name()
             );
         }
         Ok(Ok(pair))
@@ -639,22 +647,20 @@ impl KvmClock {
         let trust_stable = features.has(Feature::CLOCKSOURCE_STABLE_BIT);
 
         let epoch =
-            match with_record::<WallClock, _>(wall, |w| abi::wall_clock(&w, abi::MAX_RETRIES))? {
+            match with_record(wall, |w| abi::wall_clock(&w, abi::MAX_RETRIES))? {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    pr_warn!(
-                        "kvm-clock-rs: no wall clock from MSR {:#x} ({:?})\n",
-                        wall.number(),
-                        e
-                    );
+                    pr_warn!("kvm-clock-rs: no wall clock from {} ({:?})\n", wall.name(), e);
                     None
                 }
             };
 
-        let records = Arc::new(
-            PerCpu::<VcpuTimeInfo>::new(system, abi::SLOT_ALIGN)?,
-            GFP_KERNEL,
-        )?;
+        let records = PerCpu::new(system).inspect_err(|e| {
+            if *e == EBUSY {
+                pr_err!("kvm-clock-rs: {} has another owner\n", system.name());
+            }
+        })?;
+        let records = Arc::new(records, GFP_KERNEL)?;
         let stats = PerCpuBox::new(|_| CpuStats::new(), GFP_KERNEL)?;
         let clock_records = records.clone();
         let clock = Arc::pin_init(
@@ -747,8 +753,8 @@ impl KvmClock {
             },
         )?;
         pr_info!(
-            "kvm-clock-rs: MSR {:#x}, TSC {} kHz (mul {:#x} shift {}), TSC_STABLE {}, rating {}\n",
-            system.number(),
+            "kvm-clock-rs: {}, TSC {} kHz (mul {:#x} shift {}), TSC_STABLE {}, rating {}\n",
+            system.name(),
             abi::tsc_khz(mul, shift).unwrap_or(0),
             mul,
             shift,
@@ -809,10 +815,15 @@ where
 }
 
 /// Returns the system-time and wall-clock MSRs of a pair.
-fn msrs(pair: MsrPair) -> (Msr, Msr) {
+fn msrs(
+    pair: MsrPair,
+) -> (
+    &'static PerCpuMsr<VcpuTimeInfo>,
+    &'static OneShotMsr<WallClock>,
+) {
     match pair {
-        MsrPair::New => (kvm_msr::SYSTEM_TIME_NEW, kvm_msr::WALL_CLOCK_NEW),
-        MsrPair::Legacy => (kvm_msr::SYSTEM_TIME, kvm_msr::WALL_CLOCK),
+        MsrPair::New => (&kvm_msr::SYSTEM_TIME_NEW, &kvm_msr::WALL_CLOCK_NEW),
+        MsrPair::Legacy => (&kvm_msr::SYSTEM_TIME, &kvm_msr::WALL_CLOCK),
     }
 }
 

@@ -165,7 +165,97 @@ pub mod msr {
     pub const ASYNC_PF_ACK: u32 = 0x4b56_4d07;
     /// Enable bit shared by the PV MSRs (`KVM_MSR_ENABLED`).
     pub const ENABLED: u64 = 1;
+    /// `MSR_KVM_ASYNC_PF_EN`: also for faults in kernel mode (`KVM_ASYNC_PF_SEND_ALWAYS`).
+    pub const ASYNC_PF_SEND_ALWAYS: u64 = 1 << 1;
+    /// `MSR_KVM_ASYNC_PF_EN`: also while nested (`KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT`).
+    pub const ASYNC_PF_DELIVERY_AS_PF_VMEXIT: u64 = 1 << 2;
+    /// `MSR_KVM_ASYNC_PF_EN`: page ready by interrupt (`KVM_ASYNC_PF_DELIVERY_AS_INT`).
+    pub const ASYNC_PF_DELIVERY_AS_INT: u64 = 1 << 3;
 }
+
+/// `struct kvm_steal_time`: the steal-time record of one vCPU (`MSR_KVM_STEAL_TIME`).
+///
+/// The host updates it around each vCPU entry, with `version` odd while it writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct KvmStealTime {
+    /// Nanoseconds the vCPU was runnable but not running.
+    pub steal: u64,
+    /// Version, odd while the host updates the record.
+    pub version: u32,
+    /// Flags (none defined).
+    pub flags: u32,
+    /// `KVM_VCPU_PREEMPTED` and `KVM_VCPU_FLUSH_TLB`.
+    pub preempted: u8,
+    /// Padding.
+    pub u8_pad: [u8; 3],
+    /// Padding up to 64 bytes.
+    pub pad: [u32; 11],
+}
+
+impl KvmStealTime {
+    /// Byte offset of `steal`.
+    pub const STEAL: usize = core::mem::offset_of!(Self, steal);
+    /// Byte offset of `version`.
+    pub const VERSION: usize = core::mem::offset_of!(Self, version);
+    /// Byte offset of `preempted`.
+    pub const PREEMPTED: usize = core::mem::offset_of!(Self, preempted);
+}
+
+/// The PV EOI word of one vCPU (`MSR_KVM_PV_EOI_EN`); the host sets bit 0
+/// (`KVM_PV_EOI_ENABLED`) when the guest may skip the EOI of the interrupt it injects.
+///
+/// The C guest uses an `unsigned long`; the host reads and writes the lowest byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(8))]
+pub struct PvEoiWord {
+    /// Bit 0: the EOI may be skipped.
+    pub word: u64,
+}
+
+impl PvEoiWord {
+    /// Byte offset of the `u32` that holds bit 0.
+    pub const WORD: usize = 0;
+    /// The bit the host sets (`KVM_PV_EOI_BIT`).
+    pub const BIT: u32 = 0;
+}
+
+/// `struct kvm_vcpu_pv_apf_data`: the async page fault record of one vCPU
+/// (`MSR_KVM_ASYNC_PF_EN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct PvApfData {
+    /// Reason of a "page not present" #PF (`KVM_PV_REASON_PAGE_NOT_PRESENT`), 0 when consumed.
+    pub flags: u32,
+    /// Token of a "page ready" notification, 0 when consumed.
+    pub token: u32,
+    /// Padding.
+    pub pad: [u8; 56],
+    /// Set by the host when async page faults are enabled.
+    pub enabled: u32,
+}
+
+impl PvApfData {
+    /// Byte offset of `flags`.
+    pub const FLAGS: usize = core::mem::offset_of!(Self, flags);
+    /// Byte offset of `token`.
+    pub const TOKEN: usize = core::mem::offset_of!(Self, token);
+}
+
+impl Default for PvApfData {
+    fn default() -> Self {
+        Self {
+            flags: 0,
+            token: 0,
+            pad: [0; 56],
+            enabled: 0,
+        }
+    }
+}
+
+// The layouts of `arch/x86/include/uapi/asm/kvm_para.h`.
+const _: () = assert!(size_of::<KvmStealTime>() == 64 && KvmStealTime::PREEMPTED == 16);
+const _: () = assert!(size_of::<PvApfData>() == 128 && core::mem::offset_of!(PvApfData, enabled) == 64);
 
 /// Why [`detect`] found no KVM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

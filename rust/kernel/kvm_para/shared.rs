@@ -14,28 +14,50 @@
 //! - MSRs are per vCPU, so each CPU registers its own record from that CPU.
 //!
 //! The danger is freeing memory the host still writes: the host knows nothing about the guest's
-//! allocator. [`PerCpu`] owns the records of all possible CPUs and remembers on which CPUs each
-//! is published; only its methods write the MSR, they need proof of the current CPU
-//! ([`ThisCpu`]), and its destructor frees nothing the host may still write:
+//! allocator. [`PerCpu`] owns the records of all possible CPUs for one MSR, named by a sealed
+//! descriptor of [`super::msr`] (so the MSR, the record type and the flag bits always match), and
+//! remembers on which CPUs each record is published; only its methods write the MSR, they need
+//! proof of the current CPU ([`ThisCpu`]), and nothing the host may still write is ever freed:
 //!
 //! ```text
-//!   PerCpu::new()           ─▶ every slot zeroed, none published
-//!   enable(this_cpu, flags) ─▶ slot zeroed, MSR = phys | flags, slot published
-//!   disable(this_cpu)       ─▶ MSR = 0, slot zeroed, unpublished
+//!   PerCpu::new(&MSR)       ─▶ every slot zeroed, none published; MSR has no other owner
+//!   enable(this_cpu)        ─▶ slot zeroed, MSR = phys | enable bit, slot published
+//!   disable(this_cpu)       ─▶ MSR = 0, unpublished, slot zeroed
+//!   reboot, kexec           ─▶ reboot notifier: MSR = 0 on every online CPU (IPI), and no
+//!                              further enable succeeds
 //!   drop()                  ─▶ still published on an online CPU: disabled there by IPI;
 //!                              still published anywhere else: pages leaked, with a warning;
 //!                              else pages freed
 //! ```
 //!
+//! Every change of a CPU's published state (check, MSR write, state store) runs on that CPU with
+//! local interrupts disabled, so an interrupt or an IPI cannot slip between the check and the
+//! MSR write of an enable or a disable running on the same CPU.
+//!
 //! [`with_record`] does the same for a record the host writes only while handling the MSR
 //! write, such as the kvmclock wall clock.
+//!
+//! Records are only ever accessed with single-copy-atomic word accesses (volatile loads and
+//! stores, `READ_ONCE()`/`WRITE_ONCE()` in C), also when they are zeroed, because the host and
+//! other CPUs (sysfs readers) may look at them at any time. The read-modify-write operations the
+//! features need on their own CPU's record are one instruction each, so the host, which looks at
+//! the record between two guest instructions, never sees half of one.
 //!
 //! Under memory encryption (SEV, TDX), the pages are converted to shared before use and back
 //! before they are freed; pages whose conversion fails are leaked, never freed.
 //!
+//! The crash path (`kdump`) runs neither the reboot notifiers nor the module's code: the
+//! records stay published and the host keeps writing them, into memory of the crashed kernel
+//! that the crash kernel (which runs in its own reserved region) never allocates.
+//!
 //! C headers: [`arch/x86/include/asm/set_memory.h`](srctree/arch/x86/include/asm/set_memory.h),
-//! [`include/linux/cc_platform.h`](srctree/include/linux/cc_platform.h)
+//! [`include/linux/cc_platform.h`](srctree/include/linux/cc_platform.h),
+//! [`include/linux/reboot.h`](srctree/include/linux/reboot.h)
 
+use super::msr::{
+    OneShotMsr,
+    PerCpuMsr, //
+};
 use crate::{
     alloc::flags::__GFP_ZERO,
     bindings,
@@ -43,7 +65,10 @@ use crate::{
         nr_cpu_ids,
         CpuId, //
     },
-    msr::Msr,
+    interrupt::{
+        local_interrupt_disable,
+        LocalInterruptDisabled, //
+    },
     percpu::PerCpuBox,
     preempt::{
         self,
@@ -52,8 +77,10 @@ use crate::{
     prelude::*,
     sync::atomic::{
         Atomic,
+        AtomicFlag,
         Relaxed, //
     },
+    types::Opaque,
 };
 use core::{
     marker::PhantomData,
@@ -66,7 +93,7 @@ use core::{
 ///
 /// - The type is `repr(C)` and every bit pattern is a valid value (the host may write anything).
 /// - It has no drop glue.
-pub unsafe trait HostRecord: Copy {}
+pub unsafe trait HostRecord: Copy + 'static {}
 
 /// Size of a page, in bytes.
 const PAGE_SIZE: usize = bindings::PAGE_SIZE;
@@ -77,7 +104,8 @@ const PAGE_SIZE: usize = bindings::PAGE_SIZE;
 /// # Invariants
 ///
 /// `page` is an allocation of `2^order` pages at the kernel address `virt`, converted to shared
-/// memory if `decrypted`. It is freed (converted back first) only in `free()`.
+/// memory if `decrypted`. It is freed (converted back first) only when the value is dropped, and
+/// never if it is given up with [`Pages::leak`].
 struct Pages {
     page: NonNull<bindings::page>,
     virt: NonNull<u8>,
@@ -96,7 +124,12 @@ impl Pages {
         let page = NonNull::new(page).ok_or(ENOMEM)?;
         // SAFETY: `page` is a valid lowmem page (no `__GFP_HIGHMEM`), so it has a kernel address.
         let virt = unsafe { bindings::page_address(page.as_ptr()) };
-        let virt = NonNull::new(virt.cast::<u8>()).ok_or(ENOMEM)?;
+        let Some(virt) = NonNull::new(virt.cast::<u8>()) else {
+            // SAFETY: The allocation was never used.
+            unsafe { bindings::__free_pages(page.as_ptr(), order) };
+            return Err(ENOMEM);
+        };
+        // INVARIANT: Not converted yet; dropping `this` on an error below frees the pages.
         let mut this = Self {
             page,
             virt,
@@ -121,7 +154,7 @@ impl Pages {
                 return Err(Error::from_errno(ret));
             }
             this.decrypted = true;
-            // Converted pages hold junk.
+            // Converted pages hold junk; nobody else knows them yet.
             // SAFETY: The allocation is `PAGE_SIZE << order` bytes at `virt`.
             unsafe { core::ptr::write_bytes(this.virt.as_ptr(), 0, PAGE_SIZE << order) };
         }
@@ -137,10 +170,14 @@ impl Pages {
 
     /// Gives up the pages without freeing them: the host may still write them, or their
     /// encryption state is unknown.
-    fn leak(self) {}
+    fn leak(self) {
+        core::mem::forget(self);
+    }
+}
 
+impl Drop for Pages {
     /// Frees the pages, or leaks them if converting them back to private memory fails.
-    fn free(self) {
+    fn drop(&mut self) {
         if self.decrypted {
             // SAFETY: The pages were converted with `set_memory_decrypted()` and are unused.
             let ret = unsafe {
@@ -154,7 +191,8 @@ impl Pages {
                 return;
             }
         }
-        // SAFETY: `page` is an allocation of `2^order` pages that nothing uses any more.
+        // SAFETY: `page` is an allocation of `2^order` pages that nothing uses any more (type
+        // invariant: values whose pages the host may still write are leaked, not dropped).
         unsafe { bindings::__free_pages(self.page.as_ptr(), self.order) };
     }
 }
@@ -174,6 +212,30 @@ impl<T: HostRecord> Slot<'_, T> {
         self.ptr.as_ptr()
     }
 
+    /// Returns the address of the `W` at byte `offset`, which must lie inside the record and be
+    /// aligned for `W`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if it does not (a build error for a constant `offset`, as the callers pass).
+    #[inline(always)]
+    fn word<W>(&self, offset: usize) -> *mut W {
+        assert!(offset % size_of::<W>() == 0 && offset + size_of::<W>() <= size_of::<T>());
+        // SAFETY: The word lies inside the record (checked above).
+        unsafe { self.ptr.as_ptr().cast::<u8>().add(offset).cast::<W>() }
+    }
+
+    /// Loads the `u8` at byte `offset` of the record.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the byte lies outside the record.
+    #[inline]
+    pub fn load_u8(&self, offset: usize) -> u8 {
+        // SAFETY: `word()` checked the bounds; a byte is always aligned.
+        unsafe { Self::load(self.word::<u8>(offset)) }
+    }
+
     /// Loads the `u32` at byte `offset` of the record with one untorn load.
     ///
     /// # Panics
@@ -181,12 +243,10 @@ impl<T: HostRecord> Slot<'_, T> {
     /// Panics if `offset` is not 4-byte aligned or the `u32` lies outside the record.
     #[inline]
     pub fn load_u32(&self, offset: usize) -> u32 {
-        assert!(offset % 4 == 0 && offset + 4 <= size_of::<T>());
-        // SAFETY: The word lies inside the record (checked above), which is valid while `'a`
-        // lives and aligned to at least 8 (see `load_u64()`), and `offset` is 4-byte aligned.
-        // The host's concurrent writes are outside the kernel's memory model, like a device's
-        // DMA; see `Slot::load()` for why the load is volatile.
-        unsafe { Self::load(self.ptr.as_ptr().cast::<u8>().add(offset).cast::<u32>()) }
+        // SAFETY: `word()` checked the bounds and the alignment relative to the record, which is
+        // aligned to at least 8: the descriptors of `super::msr` require it, and slots and
+        // one-shot records start at multiples of their alignment.
+        unsafe { Self::load(self.word::<u32>(offset)) }
     }
 
     /// Loads the `u64` at byte `offset` of the record with one untorn load.
@@ -196,25 +256,22 @@ impl<T: HostRecord> Slot<'_, T> {
     /// Panics if `offset` is not 8-byte aligned or the `u64` lies outside the record.
     #[inline]
     pub fn load_u64(&self, offset: usize) -> u64 {
-        assert!(offset % 8 == 0 && offset + 8 <= size_of::<T>());
-        // SAFETY: As in `load_u32()`, with an 8-byte aligned `offset` in a record aligned to at
-        // least 8: `PerCpu::new()` refuses slot alignments below 8, and `with_record()` puts the
-        // record at the start of a page.
-        unsafe { Self::load(self.ptr.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
+        // SAFETY: As in `load_u32()`.
+        unsafe { Self::load(self.word::<u64>(offset)) }
     }
 
     /// `READ_ONCE()` of a naturally aligned word the host may write concurrently.
     ///
-    /// A volatile load of an aligned `u32` or `u64` is one untorn `mov` on x86-64, exactly what
-    /// `READ_ONCE()` compiles to, and what the DMA abstraction (`dma_read!`) uses for memory a
-    /// device writes. [`crate::sync::atomic::atomic_load`] would be the same instruction behind
+    /// A volatile load of an aligned `u8`, `u32` or `u64` is one untorn `mov` on x86-64, exactly
+    /// what `READ_ONCE()` compiles to, and what the DMA abstraction (`dma_read!`) uses for memory
+    /// a device writes. [`crate::sync::atomic::atomic_load`] would be the same instruction behind
     /// an out-of-line C helper (`atomic_read()`), one call per word on every clock read while
-    /// `CONFIG_RUST_INLINE_HELPERS` is unavailable (it needs a clang with rustc's LLVM); the
-    /// records are only ever read here, so nothing mixes the two kinds of access.
+    /// `CONFIG_RUST_INLINE_HELPERS` is unavailable (it needs a clang with rustc's LLVM). The
+    /// guest's own stores to records are volatile word stores too, or one-instruction atomics.
     ///
     /// # Safety
     ///
-    /// `ptr` must be valid for reads and naturally aligned for `W` (a `u32` or `u64`).
+    /// `ptr` must be valid for reads and naturally aligned for `W` (a `u8`, `u32` or `u64`).
     #[inline(always)]
     unsafe fn load<W: Copy>(ptr: *const W) -> W {
         // SAFETY: By the function's safety requirements.
@@ -231,53 +288,217 @@ unsafe impl<T> Send for SlotAddr<T> {}
 // SAFETY: As for `Send`.
 unsafe impl<T> Sync for SlotAddr<T> {}
 
-/// Records shared with the host, one per possible CPU, registered through a per-CPU MSR.
+/// The publish state of a [`PerCpu`], in an allocation of its own so that the reboot notifier
+/// and the IPI handlers can reach it.
 ///
 /// # Invariants
 ///
-/// - `pages` holds `nr` slots of `stride` bytes; `stride` is a power of two between
-///   `size_of::<T>()` and `PAGE_SIZE`, so no slot crosses a page.
-/// - `base` is the kernel address of `pages` (kept apart so that the read path needs no
-///   `Option` check); `pages` is only taken in `drop()`.
-/// - `own` holds, for every possible CPU, the address of its slot.
-/// - `published[cpu]` is non-zero if and only if `msr` may hold the address of slot `cpu` on CPU
-///   `cpu`, i.e. the host may write that slot.
-pub struct PerCpu<T: HostRecord> {
-    msr: Msr,
-    pages: Option<Pages>,
+/// - `base` is the kernel address of `nr` slots of `stride` bytes; `stride` is a power of two
+///   between 8 and `PAGE_SIZE`.
+/// - `published[cpu]` is non-zero if and only if `desc.msr()` may hold the address of slot `cpu` on
+///   CPU `cpu`, i.e. the host may write that slot.
+/// - `published[cpu]` changes only on CPU `cpu` with local interrupts disabled, in one section
+///   together with the MSR write (so no other enable or disable of this state can run between
+///   the check, the MSR write and the store).
+/// - Once `shut_down` is set, no slot is published again.
+/// - `reboot` is registered with `register_reboot_notifier()` from `PerCpu::new()` until
+///   `PerCpu::drop()` unregisters it.
+struct State<R: HostRecord> {
     base: NonNull<u8>,
-    own: PerCpuBox<SlotAddr<T>>,
     stride: usize,
     nr: usize,
+    desc: &'static PerCpuMsr<R>,
     published: KVec<Atomic<u64>>,
-    _t: PhantomData<T>,
+    shut_down: AtomicFlag,
+    reboot: Opaque<bindings::notifier_block>,
 }
 
-// SAFETY: The raw pointers only refer to memory this owner manages; all shared state is atomic.
-unsafe impl<T: HostRecord> Send for PerCpu<T> {}
+impl<R: HostRecord> State<R> {
+    /// Returns the address of slot `i`.
+    #[inline]
+    fn slot_ptr(&self, i: usize) -> *mut u8 {
+        debug_assert!(i < self.nr);
+        // SAFETY: Slot `i` lies inside the allocation of `nr * stride` bytes (type invariant).
+        unsafe { self.base.as_ptr().add(i * self.stride) }
+    }
 
-// SAFETY: `&self` methods either read atomically or act on the current CPU's slot only.
-unsafe impl<T: HostRecord> Sync for PerCpu<T> {}
+    /// Zeroes slot `i` with volatile word stores (`WRITE_ONCE()`), so that concurrent readers on
+    /// other CPUs see every word either old or zero.
+    fn zero(&self, i: usize) {
+        let p = self.slot_ptr(i).cast::<u64>();
+        for w in 0..self.stride / 8 {
+            // SAFETY: The slot is `stride` bytes, a multiple of 8, at an address aligned to
+            // `stride` (type invariant); the host does not write it (it is not published) and the
+            // guest only accesses it with word-sized marked accesses.
+            unsafe { core::ptr::write_volatile(p.add(w), 0) };
+        }
+    }
 
-impl<T: HostRecord> PerCpu<T> {
-    /// Allocates zeroed records for all possible CPUs, each in a slot of at least `align` bytes
-    /// aligned to `align`, to be registered through `msr`.
+    /// Publishes slot `cpu` on its CPU with `flags`, interrupts disabled.
+    fn enable(&self, cpu: ThisCpu<'_>, flags: u64, _irq: &LocalInterruptDisabled) -> Result {
+        let i = cpu.index();
+        if self.shut_down.load(Relaxed) {
+            return Err(ESHUTDOWN);
+        }
+        if self.published[i].load(Relaxed) != 0 {
+            return Err(EBUSY);
+        }
+        self.zero(i);
+        // SAFETY: `slot_ptr()` is a direct-mapped kernel address inside the allocation.
+        let value = unsafe { bindings::virt_to_phys(self.slot_ptr(i).cast()) } | self.desc.enable_bit() | flags;
+        // INVARIANT: Marked published before the host may learn the address; interrupts are off
+        // and we run on CPU `i`, so nothing else changes `published[i]` until the store below.
+        self.published[i].store(value, Relaxed);
+        // SAFETY: `value` points the host at slot `i` on CPU `i` (we run on it, per `cpu`), with
+        // the record type and flags of that MSR (descriptor invariants). The slot stays allocated until it is disabled
+        // again: `PerCpu::drop()` frees nothing that is still published.
+        if let Err(e) = unsafe { self.desc.msr().write_safe(value) } {
+            // INVARIANT: The write raised `#GP`, so the host did not take the address.
+            self.published[i].store(0, Relaxed);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Unpublishes slot `cpu` on its CPU, interrupts disabled.
+    fn disable(&self, cpu: ThisCpu<'_>, _irq: &LocalInterruptDisabled) -> Result {
+        let i = cpu.index();
+        if self.published[i].load(Relaxed) == 0 {
+            return Ok(());
+        }
+        // SAFETY: Writing 0 stops the host from writing the record.
+        unsafe { self.desc.msr().write_safe(0) }?;
+        // INVARIANT: The host no longer writes the slot; interrupts are off on CPU `i`.
+        self.published[i].store(0, Relaxed);
+        self.zero(i);
+        Ok(())
+    }
+
+    /// Returns `true` while any slot is published.
+    fn busy(&self) -> bool {
+        self.published.iter().any(|p| p.load(Relaxed) != 0)
+    }
+
+    /// Unpublishes the slot of every online CPU, by IPI; waits for them.
     ///
-    /// `align` must be a power of two between the alignment of `T` (and at least 8) and
-    /// `PAGE_SIZE`; `EINVAL` otherwise.
+    /// # Safety
+    ///
+    /// Must be called from process context, with `self` pinned (it is passed to the handlers).
+    unsafe fn disable_online(&self) {
+        /// Disables the current CPU's slot.
+        ///
+        /// # Safety
+        ///
+        /// `info` must point to a live `State<R>`; must run in an IPI handler (or with interrupts
+        /// disabled) on the CPU whose slot it disables.
+        unsafe extern "C" fn disable_here<R: HostRecord>(info: *mut c_void) {
+            // SAFETY: Guaranteed by the caller.
+            let this = unsafe { &*info.cast::<State<R>>() };
+            // SAFETY: IPI handlers run with interrupts disabled on their CPU, and so stay on it.
+            let irq = unsafe { LocalInterruptDisabled::assume_disabled() };
+            // SAFETY: As above.
+            let cpu = unsafe { ThisCpu::new_unchecked(CpuId::current()) };
+            let _ = this.disable(cpu, irq);
+        }
+        // SAFETY: `self` outlives the call, which waits for every handler (`wait = true`);
+        // `__cpu_online_mask` is a valid cpumask.
+        unsafe {
+            bindings::on_each_cpu_cond_mask(
+                None,
+                Some(disable_here::<R>),
+                core::ptr::from_ref(self).cast_mut().cast(),
+                true,
+                &raw const bindings::__cpu_online_mask,
+            )
+        };
+    }
+
+    /// The reboot notifier: every record off on every CPU before the next kernel or the
+    /// firmware takes the memory over.
+    ///
+    /// # Safety
+    ///
+    /// `nb` must be the `reboot` field of a live, pinned `State<R>`.
+    unsafe extern "C" fn reboot_notify(
+        nb: *mut bindings::notifier_block,
+        _action: c_ulong,
+        _data: *mut c_void,
+    ) -> c_int {
+        let nb = Opaque::cast_from(nb);
+        // SAFETY: By the safety requirements, `nb` is embedded in a live `State<R>`.
+        let this = unsafe { &*crate::container_of!(nb, State<R>, reboot) };
+        // INVARIANT: From now on no enable succeeds; an enable running now on another CPU
+        // finishes before that CPU takes the IPI below, which then disables it.
+        this.shut_down.store(true, Relaxed);
+        // SAFETY: Reboot notifiers run in process context; `this` is pinned (safety requirements).
+        unsafe { this.disable_online() };
+        // CAST: `NOTIFY_DONE` is 0.
+        bindings::NOTIFY_DONE as c_int
+    }
+}
+
+/// The ownership of a [`PerCpuMsr`], released when dropped.
+struct Owner<R: HostRecord>(&'static PerCpuMsr<R>);
+
+impl<R: HostRecord> Owner<R> {
+    /// Becomes the owner of `desc`; `EBUSY` if it has one.
+    fn claim(desc: &'static PerCpuMsr<R>) -> Result<Self> {
+        if desc.owned().xchg(true, Relaxed) {
+            return Err(EBUSY);
+        }
+        Ok(Self(desc))
+    }
+}
+
+impl<R: HostRecord> Drop for Owner<R> {
+    fn drop(&mut self) {
+        self.0.owned().store(false, Relaxed);
+    }
+}
+
+/// Records of type `R` shared with the host through a per-CPU MSR, one per possible CPU.
+///
+/// # Invariants
+///
+/// - `pages` holds the slots `state` describes; `stride` is a power of two between
+///   `size_of::<R>()` (and the descriptor's alignment) and `PAGE_SIZE`, so no slot crosses a page.
+/// - `pages` is only taken in `drop()`, and is freed only if no slot is published any more.
+/// - `own` holds, for every possible CPU, the address of its slot.
+/// - While `self` exists, it is the only owner of its descriptor (`_owner`).
+pub struct PerCpu<R: HostRecord> {
+    state: Pin<KBox<State<R>>>,
+    pages: Option<Pages>,
+    own: PerCpuBox<SlotAddr<R>>,
+    _owner: Owner<R>,
+}
+
+// SAFETY: The raw pointers only refer to memory this owner manages; all shared state is atomic
+// or changed only on its own CPU with interrupts off.
+unsafe impl<R: HostRecord> Send for PerCpu<R> {}
+
+// SAFETY: `&self` methods either read atomically or act on the current CPU's slot only, with
+// interrupts disabled.
+unsafe impl<R: HostRecord> Sync for PerCpu<R> {}
+
+impl<R: HostRecord> PerCpu<R> {
+    /// Allocates zeroed records for all possible CPUs, to be registered through `desc`, each in
+    /// a slot aligned as `desc` requires.
+    ///
+    /// Fails with `EBUSY` if `desc` has another owner. From now on until it is dropped, the owner
+    /// turns every record off at reboot and kexec.
     ///
     /// # Examples
     ///
     /// ```
-    /// use kernel::{
-    ///     kvm_para::shared::PerCpu,
-    ///     msr::Msr,
-    ///     pvclock::VcpuTimeInfo, //
+    /// use kernel::kvm_para::{
+    ///     msr::STEAL_TIME,
+    ///     shared::PerCpu, //
     /// };
     ///
-    /// let slots = PerCpu::<VcpuTimeInfo>::new(Msr::new(0x4b56_4d01), 64)?;
-    /// for cpu in 0..kernel::cpu::nr_cpu_ids() {
-    ///     let cpu = kernel::cpu::CpuId::from_u32(cpu).ok_or(EINVAL)?;
+    /// let slots = PerCpu::new(&STEAL_TIME)?;
+    /// // One owner at a time.
+    /// assert_eq!(PerCpu::new(&STEAL_TIME).err(), Some(EBUSY));
+    /// for (cpu, _) in slots.iter_possible() {
     ///     // Every slot is 64-byte aligned and zeroed; none is published.
     ///     assert_eq!(slots.phys_addr(cpu) % 64, 0);
     ///     assert_eq!(slots.slot(cpu).load_u32(0), 0);
@@ -285,14 +506,10 @@ impl<T: HostRecord> PerCpu<T> {
     /// }
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn new(msr: Msr, align: usize) -> Result<Self> {
-        if !align.is_power_of_two() || align < align_of::<T>().max(8) || align > PAGE_SIZE {
-            return Err(EINVAL);
-        }
-        let stride = size_of::<T>().max(align).next_power_of_two();
-        if stride > PAGE_SIZE {
-            return Err(EINVAL);
-        }
+    pub fn new(desc: &'static PerCpuMsr<R>) -> Result<Self> {
+        let owner = Owner::claim(desc)?;
+        // At most `PAGE_SIZE` and at least 8: descriptor invariants.
+        let stride = size_of::<R>().max(desc.align()).next_power_of_two();
         // CAST: `nr_cpu_ids()` is at most `NR_CPUS`, which fits in `usize`.
         let nr = nr_cpu_ids() as usize;
         let mut published = KVec::with_capacity(nr, GFP_KERNEL)?;
@@ -301,7 +518,6 @@ impl<T: HostRecord> PerCpu<T> {
         }
         let pages = Pages::new(nr * stride)?;
         let base = pages.virt;
-        // The pages are only freed in `drop()` (below, `pages` is dropped on error).
         let own = PerCpuBox::new(
             |cpu| {
                 // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
@@ -310,38 +526,59 @@ impl<T: HostRecord> PerCpu<T> {
             },
             GFP_KERNEL,
         )?;
-        // INVARIANT: `stride` is a power of two in `size_of::<T>()..=PAGE_SIZE`, the allocation
-        // covers `nr` slots, nothing is published.
+        // INVARIANT: `stride` is a power of two in `8..=PAGE_SIZE`, the allocation covers `nr`
+        // slots, nothing is published.
+        let state = KBox::pin(
+            State {
+                base,
+                stride,
+                nr,
+                desc,
+                published,
+                shut_down: AtomicFlag::new(false),
+                reboot: Opaque::new(bindings::notifier_block {
+                    notifier_call: Some(State::<R>::reboot_notify),
+                    next: core::ptr::null_mut(),
+                    priority: 0,
+                }),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `reboot` is pinned in `state`, which lives until `drop()` unregisters it; the
+        // callback's requirements hold. `register_reboot_notifier()` cannot fail.
+        // INVARIANT: Registered here, unregistered in `drop()`.
+        unsafe { bindings::register_reboot_notifier(state.reboot.get()) };
+        // INVARIANT: `pages` holds the slots of `state`; `own` points at them.
         Ok(Self {
-            msr,
-            base,
-            own,
+            state,
             pages: Some(pages),
-            stride,
-            nr,
-            published,
-            _t: PhantomData,
+            own,
+            _owner: owner,
         })
     }
 
     /// Returns the MSR the records are registered through.
-    pub fn msr(&self) -> Msr {
-        self.msr
+    pub fn msr(&self) -> crate::msr::Msr {
+        self.state.desc.msr()
     }
 
     /// Returns the size of a slot, which is also its alignment.
     pub fn stride(&self) -> usize {
-        self.stride
+        self.state.stride
     }
 
-    /// Returns the byte offset of `cpu`'s slot.
+    /// Returns the possible CPUs with their slots.
+    pub fn iter_possible(&self) -> impl Iterator<Item = (CpuId, Slot<'_, R>)> {
+        crate::percpu::possible_cpus().map(move |cpu| (cpu, self.slot(cpu)))
+    }
+
+    /// Returns the index of `cpu`'s slot.
     #[inline]
-    fn offset(&self, cpu: CpuId) -> usize {
+    fn index(&self, cpu: CpuId) -> usize {
         // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
         let i = cpu.as_u32() as usize;
-        debug_assert!(i < self.nr);
-        // No overflow: `nr * stride` bytes were allocated.
-        i.wrapping_mul(self.stride)
+        debug_assert!(i < self.state.nr);
+        i
     }
 
     #[inline]
@@ -352,13 +589,11 @@ impl<T: HostRecord> PerCpu<T> {
 
     /// Returns `cpu`'s record. Any CPU may read any record.
     #[inline]
-    pub fn slot(&self, cpu: CpuId) -> Slot<'_, T> {
-        // SAFETY: The slot lies inside the allocation at `base` (type invariant), which lives as
-        // long as `self`.
-        let ptr = unsafe { self.base.as_ptr().add(self.offset(cpu)) };
+    pub fn slot(&self, cpu: CpuId) -> Slot<'_, R> {
+        let ptr = self.state.slot_ptr(self.index(cpu));
         Slot {
             // SAFETY: `ptr` is inside a non-null allocation.
-            ptr: unsafe { NonNull::new_unchecked(ptr.cast::<T>()) },
+            ptr: unsafe { NonNull::new_unchecked(ptr.cast::<R>()) },
             _owner: PhantomData,
         }
     }
@@ -366,7 +601,7 @@ impl<T: HostRecord> PerCpu<T> {
     /// Returns the current CPU's record, like [`PerCpu::slot`] but from a per-CPU pointer (one
     /// `%gs`-relative load on x86-64, as `this_cpu_read()` of a pointer in C).
     #[inline(always)]
-    pub fn this_slot<'a>(&'a self, cpu: ThisCpu<'a>) -> Slot<'a, T> {
+    pub fn this_slot<'a>(&'a self, cpu: ThisCpu<'a>) -> Slot<'a, R> {
         Slot {
             ptr: self.own.this_cpu(cpu).0,
             _owner: PhantomData,
@@ -375,131 +610,124 @@ impl<T: HostRecord> PerCpu<T> {
 
     /// Returns the guest-physical address of `cpu`'s record.
     pub fn phys_addr(&self, cpu: CpuId) -> u64 {
-        self.pages().phys(self.offset(cpu))
+        // NO-OVERFLOW: `nr * stride` bytes were allocated.
+        self.pages().phys(self.index(cpu) * self.state.stride)
     }
 
     /// Returns `true` if `cpu`'s record is registered with the host.
     #[inline]
     pub fn is_enabled(&self, cpu: CpuId) -> bool {
-        self.published[self.offset(cpu) / self.stride].load(Relaxed) != 0
+        self.msr_value(cpu) != 0
     }
 
     /// Returns the MSR value this owner last wrote on `cpu` (0 if not registered).
+    ///
+    /// The value holds a physical address: do not show it to unprivileged users.
     pub fn msr_value(&self, cpu: CpuId) -> u64 {
-        self.published[self.offset(cpu) / self.stride].load(Relaxed)
+        self.state.published[self.index(cpu)].load(Relaxed)
     }
 
-    /// Zeroes the current CPU's record and registers it with the host: `msr = phys | flags`.
+    /// Zeroes the current CPU's record and registers it with the host:
+    /// `MSR = phys | enable bit`.
     ///
-    /// `flags` must only use bits below the slot size (e.g. bit 0, `KVM_MSR_ENABLED`), else
-    /// `EINVAL`. Fails with `EBUSY` if the record is registered already, and with `EIO` if the
-    /// MSR write raised `#GP` (the record is then not registered).
-    pub fn enable(&self, cpu: ThisCpu<'_>, flags: u64) -> Result {
-        // CAST: `stride` is at most `PAGE_SIZE`, which fits in `u64`.
-        if flags == 0 || flags >= self.stride as u64 {
+    /// Fails with `EBUSY` if the record is registered already, `ESHUTDOWN` once the system is
+    /// rebooting, and `EIO` if the MSR write raised `#GP` (the record is then not registered).
+    /// Callable in any context but NMI; the check, the MSR write and the state change run with
+    /// interrupts disabled.
+    pub fn enable(&self, cpu: ThisCpu<'_>) -> Result {
+        self.enable_with_flags(cpu, 0)
+    }
+
+    /// Like [`PerCpu::enable`], with the further flag bits `flags` the descriptor allows;
+    /// `EINVAL` for any other bit.
+    pub fn enable_with_flags(&self, cpu: ThisCpu<'_>, flags: u64) -> Result {
+        if flags & !self.state.desc.flags() != 0 {
             return Err(EINVAL);
         }
-        let i = cpu.index();
-        if self.published[i].load(Relaxed) != 0 {
-            return Err(EBUSY);
-        }
-        let value = self.phys_addr(cpu.id()) | flags;
-        // SAFETY: The slot is not published, so the host does not write it; it is ours.
-        unsafe { core::ptr::write_bytes(self.slot(cpu.id()).as_ptr(), 0, 1) };
-        // INVARIANT: Mark the slot published before the host may learn its address.
-        self.published[i].store(value, Relaxed);
-        // SAFETY: `value` points the host at slot `i` on CPU `i` (we run on it, per `cpu`). The
-        // slot stays allocated until it is disabled again: `drop()` frees nothing that is still
-        // published.
-        if let Err(e) = unsafe { self.msr.write_safe(value) } {
-            // INVARIANT: The write raised `#GP`, so the host did not take the address.
-            self.published[i].store(0, Relaxed);
-            return Err(e);
-        }
-        Ok(())
+        let irq = local_interrupt_disable();
+        self.state.enable(cpu, flags, &irq)
     }
 
-    /// Unregisters the current CPU's record (`msr = 0`) and zeroes it.
+    /// Unregisters the current CPU's record (`MSR = 0`) and zeroes it.
     ///
     /// Does nothing if it is not registered. If the MSR write raises `#GP`, the record stays
-    /// marked registered (the host may still write it) and `EIO` is returned.
+    /// marked registered (the host may still write it) and `EIO` is returned. Callable in any
+    /// context but NMI, like [`PerCpu::enable`].
     pub fn disable(&self, cpu: ThisCpu<'_>) -> Result {
-        let i = cpu.index();
-        if self.published[i].load(Relaxed) == 0 {
-            return Ok(());
-        }
-        // SAFETY: Writing 0 stops the host from writing the record.
-        unsafe { self.msr.write_safe(0) }?;
-        // INVARIANT: The host no longer writes the slot.
-        self.published[i].store(0, Relaxed);
-        // SAFETY: The slot is no longer published, so nothing else writes it.
-        unsafe { core::ptr::write_bytes(self.slot(cpu.id()).as_ptr(), 0, 1) };
-        Ok(())
+        let irq = local_interrupt_disable();
+        self.state.disable(cpu, &irq)
     }
 
-    /// Disables the record of `cpu` on that CPU, by IPI. Returns `false` if it stays published.
-    fn disable_remote(&self, cpu: u32) -> bool {
-        /// # Safety
-        ///
-        /// `info` must point to a live `PerCpu<T>`; must run in the IPI handler on the CPU whose
-        /// record it disables.
-        unsafe extern "C" fn disable_here<T: HostRecord>(info: *mut c_void) {
-            // SAFETY: Guaranteed by the caller.
-            let this = unsafe { &*info.cast::<PerCpu<T>>() };
-            // SAFETY: IPI handlers run with interrupts disabled on their CPU.
-            let cpu = unsafe { ThisCpu::new_unchecked(CpuId::current()) };
-            let _ = this.disable(cpu);
-        }
-        // CAST: CPU numbers fit in `c_int`.
-        // SAFETY: `self` outlives the call, which waits for the handler (`wait = true`).
-        let ret = unsafe {
-            bindings::smp_call_function_single(
-                cpu as c_int,
-                Some(disable_here::<T>),
-                core::ptr::from_ref(self).cast_mut().cast(),
-                true,
+    /// Clears bit `bit` of the `u32` at byte `offset` of the current CPU's record and returns
+    /// whether it was set, in one instruction (`__test_and_clear_bit()`: `BTR` without `LOCK`).
+    ///
+    /// Only this CPU and the host (between two instructions of this CPU) access the word, so one
+    /// unlocked instruction is atomic enough, as in C's PV EOI path.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the word lies outside the record or `bit` is not below 32 (a build error for
+    /// constant arguments).
+    #[inline(always)]
+    pub fn test_and_clear_bit(&self, cpu: ThisCpu<'_>, offset: usize, bit: u32) -> bool {
+        assert!(bit < 32);
+        let word = self.this_slot(cpu).word::<u32>(offset);
+        let was_set: u8;
+        // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
+        // `self`; `BTR` with a register bit offset below 32 touches only that word. Guest
+        // accesses to records are marked (volatile or atomic), so this is not a data race.
+        unsafe {
+            crate::asm!(
+                "btrl {bit:e}, ({word})\n\tsetc {was}";
+                bit = in(reg) bit,
+                word = in(reg) word,
+                was = out(reg_byte) was_set,
+                options(nostack),
             )
         };
-        // CAST: As above.
-        ret == 0 && self.published[cpu as usize].load(Relaxed) == 0
+        was_set != 0
+    }
+
+    /// Atomically replaces the `u32` at byte `offset` of the current CPU's record with 0 and
+    /// returns the old value (`XCHG`), e.g. to consume a token the host wrote.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the word lies outside the record or is not aligned (a build error for a
+    /// constant `offset`).
+    #[inline]
+    pub fn take_u32(&self, cpu: ThisCpu<'_>, offset: usize) -> u32 {
+        let word = self.this_slot(cpu).word::<u32>(offset);
+        // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
+        // `self`; `xchg()` is one `XCHG` instruction.
+        unsafe { crate::sync::atomic::xchg(word, 0u32, Relaxed) }
     }
 }
 
-impl<T: HostRecord> Drop for PerCpu<T> {
+impl<R: HostRecord> Drop for PerCpu<R> {
     fn drop(&mut self) {
-        let busy = |this: &Self| this.published.iter().any(|p| p.load(Relaxed) != 0);
-        if busy(self) {
+        // SAFETY: `reboot` was registered in `new()`. Unregistering waits for a notifier call in
+        // progress, so the state stays valid for it.
+        unsafe { bindings::unregister_reboot_notifier(self.state.reboot.get()) };
+        if self.state.busy() {
             // A slot is still registered: disable it on its CPU. Hotplug is locked so that the
             // online CPUs stay online; this is why a `PerCpu` must not be dropped from a CPU
             // hotplug callback.
             // SAFETY: Process context, not called with hotplug locked (see above).
             unsafe { bindings::cpus_read_lock() };
-            for (i, p) in self.published.iter().enumerate() {
-                if p.load(Relaxed) == 0 {
-                    continue;
-                }
-                // CAST: `i < nr_cpu_ids()`, which fits in `u32` and `c_int`.
-                let cpu = i as u32;
-                // SAFETY: `__cpu_online_mask` is a valid cpumask; `cpu` is a valid CPU number.
-                let online = unsafe {
-                    bindings::cpumask_test_cpu(cpu as c_int, &raw mut bindings::__cpu_online_mask)
-                };
-                if online {
-                    self.disable_remote(cpu);
-                }
-            }
+            // SAFETY: Process context; `state` is pinned.
+            unsafe { self.state.disable_online() };
             // SAFETY: Paired with the `cpus_read_lock()` above.
             unsafe { bindings::cpus_read_unlock() };
         }
-        if busy(self) {
-            for (i, p) in self.published.iter().enumerate() {
+        if self.state.busy() {
+            for (i, p) in self.state.published.iter().enumerate() {
                 let v = p.load(Relaxed);
                 if v != 0 {
                     pr_warn!(
-                        "kvm_para: MSR {:#x} of CPU {} still points the host at {:#x}; leaking the records\n",
-                        self.msr.number(),
-                        i,
-                        v
+                        "kvm_para: {} of CPU {} still points the host at its record; leaking the records\n",
+                        self.state.desc.name(),
+                        i
                     );
                 }
             }
@@ -507,82 +735,64 @@ impl<T: HostRecord> Drop for PerCpu<T> {
             if let Some(pages) = self.pages.take() {
                 pages.leak();
             }
-            return;
         }
-        if let Some(pages) = self.pages.take() {
-            pages.free();
-        }
+        // Otherwise `pages` is freed when the fields are dropped.
     }
 }
 
-/// Registers a one-shot record through `msr` on the current CPU, calls `f` on it, unregisters
-/// it and frees it.
+/// Registers a one-shot record through `desc` on the current CPU, unregisters it, then calls `f`
+/// on what the host wrote and frees it.
 ///
 /// For records the host writes only while it handles the MSR write, such as the kvmclock wall
-/// clock (`MSR_KVM_WALL_CLOCK_NEW`, which has no enable bit). The MSR is written with the record's
-/// address, then with 0, with preemption disabled in between so both writes go to the same
-/// CPU. Fails with `EIO` if the first write raises `#GP`; if the second one does, the page is
-/// leaked rather than freed.
+/// clock ([`super::msr::WALL_CLOCK_NEW`], which has no enable bit). The MSR is written with the
+/// record's address, then with 0, with preemption disabled in between so both writes go to the
+/// same CPU; `f` runs afterwards, in the caller's context, and may sleep. Fails with `EIO` if the
+/// first write raises `#GP`; if the second one does, the page is leaked rather than freed.
 ///
 /// # Examples
 ///
 /// ```
 /// use kernel::{
 ///     kvm_para::{
+///         msr::WALL_CLOCK_NEW,
 ///         shared::with_record,
 ///         Feature,
 ///         KvmPara, //
 ///     },
-///     msr::Msr,
-///     pvclock::{
-///         abi,
-///         WallClock, //
-///     },
+///     pvclock::abi, //
 /// };
 ///
 /// if let Ok(kvm) = KvmPara::detect() {
 ///     if kvm.has(Feature::CLOCKSOURCE2) {
-///         let epoch = with_record::<WallClock, _>(Msr::new(0x4b56_4d00), |w| {
-///             abi::wall_clock(&w, abi::MAX_RETRIES)
-///         })?;
+///         let epoch = with_record(&WALL_CLOCK_NEW, |w| abi::wall_clock(&w, abi::MAX_RETRIES))?;
 ///         // The host wrote a consistent record: the VM was started after 1970.
 ///         assert!(epoch.map(|e| e.sec > 0).unwrap_or(false));
 ///     }
 /// }
 /// # Ok::<(), Error>(())
 /// ```
-pub fn with_record<T: HostRecord, R>(msr: Msr, f: impl FnOnce(Slot<'_, T>) -> R) -> Result<R> {
-    if align_of::<T>() > PAGE_SIZE || size_of::<T>() > PAGE_SIZE {
-        return Err(EINVAL);
+pub fn with_record<R: HostRecord, T>(
+    desc: &'static OneShotMsr<R>,
+    f: impl FnOnce(Slot<'_, R>) -> T,
+) -> Result<T> {
+    let pages = Pages::new(size_of::<R>())?;
+    let phys = pages.phys(0);
+    {
+        let _guard = preempt::disable();
+        // SAFETY: The host writes the page only while this MSR holds its address (a one-shot
+        // MSR); it is reset to 0 below before the page is freed, on the same CPU (preemption is
+        // disabled).
+        unsafe { desc.msr().write_safe(phys | desc.enable_bit()) }?;
+        // SAFETY: Writing 0 stops the host from writing the page.
+        if unsafe { desc.msr().write_safe(0) }.is_err() {
+            pr_warn!("kvm_para: cannot reset {}; leaking its page\n", desc.name());
+            pages.leak();
+            return Err(EIO);
+        }
     }
-    let pages = Pages::new(size_of::<T>())?;
     let slot = Slot {
-        ptr: pages.virt.cast::<T>(),
+        ptr: pages.virt.cast::<R>(),
         _owner: PhantomData,
     };
-    let result = {
-        let _guard = preempt::disable();
-        // SAFETY: The host writes the page only while this MSR holds its address; it is reset to
-        // 0 below before the page is freed, on the same CPU (preemption is disabled).
-        match unsafe { msr.write_safe(pages.phys(0)) } {
-            Err(e) => Err(e),
-            Ok(()) => {
-                let r = f(slot);
-                // SAFETY: Writing 0 stops the host from writing the page.
-                match unsafe { msr.write_safe(0) } {
-                    Ok(()) => Ok(r),
-                    Err(_) => {
-                        pr_warn!(
-                            "kvm_para: cannot reset MSR {:#x}; leaking its page\n",
-                            msr.number()
-                        );
-                        pages.leak();
-                        return Err(EIO);
-                    }
-                }
-            }
-        }
-    };
-    pages.free();
-    result
+    Ok(f(slot))
 }
