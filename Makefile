@@ -15,7 +15,8 @@
 #            given, `validate-model` use debug),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
 #            distribution's QEMU instead of the host model), PARAMS="<module params>",
-#            CMDLINE="<extra kernel command line>" (make run; e.g. no-kvmclock),
+#            CMDLINE="<extra kernel command line>" (make run; default
+#            no-kvmclock, so kvm-clock-rs takes over; CMDLINE= keeps kvm-clock),
 #            KGR_CACHE=<cache dir> (default ~/.cache/kvm-guest-rs).
 #
 # The real work is in tools/; kbuild, cargo and the scripts' own checks make

@@ -4,7 +4,8 @@
 # `make check`: every test of the project, as KTAP, with phase timings.
 #
 # Phases: setup; host (cargo test, rustfmt, runner tests); kernel (debug
-# flavour build, clippy on the overlay); module (CLIPPY=1 build, rustfmt);
+# flavour build, clippy on the overlay); module (CLIPPY=1 build, rustfmt,
+# compile-fail cases of the abstractions);
 # boot (guest under stock QEMU: boot-time KUnit, module selftests); model
 # (QEMU with the KVM PV host model: the module selftests on "KVM", and the
 # in-tree C guest validating the model).  Each result is recorded as
@@ -91,7 +92,7 @@ else
 	tail -n 30 "$WORK/kernel.log" | sed 's/^/  | /' >&2
 fi
 KSRC=$(kgr_kernel_src)
-mapfile -t RUST_FILES < <(cd "$KGR_REPO" && find rust samples -name '*.rs' | sort)
+mapfile -t RUST_FILES < <(cd "$KGR_REPO" && find rust samples tools/testing/rust-compile-fail -name '*.rs' | sort)
 check "kernel: rustfmt --check of rust/ and samples/" \
 	sh -c "cd '$KGR_REPO' && '$RUSTFMT' --edition 2021 --config-path '$KSRC/.rustfmt.toml' --check ${RUST_FILES[*]}"
 phase_end
@@ -113,6 +114,9 @@ if [ -n "$KOUT" ]; then
 		record FAIL "module: build kvm_guest_rs.ko out of tree with CLIPPY=1"
 		tail -n 30 "$WORK/module.log" | sed 's/^/  | /' >&2
 	fi
+	# What safe code must not be able to write (host-shared memory, MSRs).
+	"$KGR_REPO/tools/testing/rust-compile-fail/run.sh" "$KOUT" 2>&1 | tee "$WORK/compile-fail.log" |
+		"$KGR_REPO/tools/ktap-count" "module: compile-fail" >>"$RESULTS"
 else
 	record SKIP "module: build (kernel build failed)"
 fi
@@ -162,6 +166,23 @@ kvmclock_model_boots() {
 			record FAIL "kvmclock (host model, $name): boot reached a verdict (exit $rc, console $WORK/kvmclock-$name.console)"
 		fi
 	done
+	# Teardown at kexec (plans/teardown.sh): an initramfs that carries kexec,
+	# this kernel and the plain initramfs for the kernel it kexecs into.
+	if ! KGR_KEXEC_KERNEL="$KOUT/arch/x86/boot/bzImage" KGR_KEXEC_INITRD="$initrd" \
+		"$KGR_REPO/tools/runner/mkinitramfs" "$WORK/initramfs-kexec.cpio.gz" "$KSRC" "$KO" 2>"$WORK/initramfs-kexec.log"; then
+		record FAIL "teardown (host model): build the kexec initramfs"
+		cat "$WORK/initramfs-kexec.log" >&2
+		return
+	fi
+	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append no-kvmclock --hostctl \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs-kexec.cpio.gz" --plan teardown \
+		--timeout 900 --log "$WORK/teardown.console" --ktap "$WORK/teardown.ktap"
+	rc=$?
+	if [ $rc -le 1 ]; then
+		"$KGR_REPO/tools/ktap-count" "teardown (host model, kexec)" <"$WORK/teardown.ktap" >>"$RESULTS"
+	else
+		record FAIL "teardown (host model, kexec): boot reached a verdict (exit $rc, console $WORK/teardown.console)"
+	fi
 }
 
 # --- boot --------------------------------------------------------------------

@@ -3,8 +3,9 @@
 #
 # `make run`: build what is missing, boot a guest, load kvm_guest_rs, print
 # what it detected, unload it, power off.  FLAVOUR, ACCEL, QEMU, STOCK,
-# PARAMS (module parameters) and CMDLINE (extra kernel command line, e.g.
-# no-kvmclock so that kvm-clock-rs takes over) come from the environment.  Under TCG the guest
+# PARAMS (module parameters) and CMDLINE (extra kernel command line; default
+# no-kvmclock, so that the in-tree kvm-clock stays off and kvm-clock-rs takes
+# over; CMDLINE= boots with the in-tree driver) come from the environment.  Under TCG the guest
 # runs on QEMU with the project's KVM PV host model (-cpu max,x-tcg-kvm-pv=on)
 # unless QEMU names another binary or STOCK=1 asks for the distribution's.
 set -euo pipefail
@@ -29,7 +30,7 @@ fi
 kgr_step "booting (accel ${ACCEL:-tcg}; console log $KGR_CACHE/run/console.log)"
 rc=0
 "$KGR_REPO/tools/runner/run-guest" "${QEMU_ARGS[@]}" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan run \
-	--append "${PARAMS:+kgr.params=${PARAMS// /,}} ${CMDLINE:-}" --log "$KGR_CACHE/run/console.log" \
+	--append "${PARAMS:+kgr.params=${PARAMS// /,}} ${CMDLINE-no-kvmclock}" --log "$KGR_CACHE/run/console.log" \
 	--ktap "$KGR_CACHE/run/output.txt" --timeout 300 || rc=$?
 sed 's/^/  guest| /' "$KGR_CACHE/run/output.txt" 2>/dev/null || true
 [ $rc -eq 0 ] || kgr_die "guest run failed (exit $rc); console log: $KGR_CACHE/run/console.log"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/cc_platform.h>
+#include <linux/hardirq.h>
 #include <linux/mm.h>
 #include <linux/nmi.h>
 #include <asm/pvclock.h>
@@ -36,3 +37,8 @@ __rust_helper struct pvclock_vsyscall_time_info **rust_helper_hv_clock_per_cpu_p
 	return per_cpu_ptr(&hv_clock_per_cpu, cpu);
 }
 #endif
+
+__rust_helper bool rust_helper_in_nmi(void)
+{
+	return in_nmi();
+}

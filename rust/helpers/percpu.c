@@ -17,8 +17,3 @@ __rust_helper void *rust_helper_this_cpu_ptr(void __percpu *ptr)
 {
 	return this_cpu_ptr(ptr);
 }
-
-__rust_helper bool rust_helper_cpu_possible(unsigned int cpu)
-{
-	return cpu_possible(cpu);
-}

@@ -14,7 +14,8 @@ use crate::{
     alloc::Flags,
     bindings,
     cpu::{
-        nr_cpu_ids,
+        cpu_possible,
+        possible_cpus,
         CpuId, //
     },
     preempt::ThisCpu,
@@ -67,19 +68,6 @@ unsafe impl<T: Send + Sync> Send for PerCpuBox<T> {}
 // SAFETY: `&self` only gives out `&T`, and `T: Sync`.
 unsafe impl<T: Sync> Sync for PerCpuBox<T> {}
 
-/// Returns `true` if `cpu` is a possible CPU (`cpu_possible()`).
-fn possible(cpu: CpuId) -> bool {
-    // SAFETY: `cpu_possible()` only reads the possible mask.
-    unsafe { bindings::cpu_possible(cpu.as_u32()) }
-}
-
-/// Returns the possible CPUs (`for_each_possible_cpu()`): those that have a per-CPU area.
-pub fn possible_cpus() -> impl Iterator<Item = CpuId> {
-    (0..nr_cpu_ids())
-        .filter_map(CpuId::from_u32)
-        .filter(|&cpu| possible(cpu))
-}
-
 impl<T> PerCpuBox<T> {
     /// Returns the address of `cpu`'s copy (`per_cpu_ptr()`).
     ///
@@ -121,7 +109,7 @@ impl<T: Sync> PerCpuBox<T> {
 
     /// Returns the value of `cpu`, or `None` if `cpu` is not a possible CPU.
     pub fn get(&self, cpu: CpuId) -> Option<&T> {
-        if !possible(cpu) {
+        if !cpu_possible(cpu) {
             return None;
         }
         // SAFETY: By the type invariant the value of the possible CPU `cpu` is initialised and

@@ -43,11 +43,15 @@ pub use abi::{
 };
 
 // SAFETY: `VcpuTimeInfo` is `repr(C)` with integer fields only: every bit pattern is valid, and
-// it has no drop glue.
-unsafe impl HostRecord for VcpuTimeInfo {}
+// it has no drop glue; `version` is the aligned `u32` at offset 0.
+unsafe impl HostRecord for VcpuTimeInfo {
+    const VERSION: Option<usize> = Some(0);
+}
 
 // SAFETY: As for `VcpuTimeInfo`.
-unsafe impl HostRecord for WallClock {}
+unsafe impl HostRecord for WallClock {
+    const VERSION: Option<usize> = Some(0);
+}
 
 impl abi::SharedRecord for Slot<'_, VcpuTimeInfo> {
     #[inline]
@@ -194,7 +198,7 @@ impl PausedHook {
         if records.stride() != size_of::<bindings::pvclock_vsyscall_time_info>() {
             return Err(EINVAL);
         }
-        for (n, cpu) in crate::percpu::possible_cpus().enumerate() {
+        for (n, cpu) in crate::cpu::possible_cpus().enumerate() {
             // SAFETY: `cpu` is a possible CPU, so its per-CPU area exists; the pointer is only
             // accessed atomically here and with single loads by its readers. The record is
             // 64-byte aligned in a 64-byte slot, the layout of `struct
@@ -210,8 +214,14 @@ impl PausedHook {
             };
             if prev.is_err() {
                 // Someone else (the in-tree kvmclock, another hook) owns this CPU's pointer:
-                // take back the ones set so far, which nobody can have used yet but through us.
-                Self::unpublish(records, crate::percpu::possible_cpus().take(n));
+                // take back the ones set so far. The watchdogs may have loaded one of them
+                // meanwhile; they run with interrupts or preemption disabled, so a grace period
+                // later none uses it and `records` may go.
+                Self::unpublish(records, crate::cpu::possible_cpus().take(n));
+                if n > 0 {
+                    // SAFETY: Called in process context (`new()` is).
+                    unsafe { bindings::synchronize_rcu() };
+                }
                 return Err(EBUSY);
             }
         }
@@ -271,7 +281,7 @@ impl PausedHook {
     pub fn in_use() -> bool {
         #[cfg(CONFIG_KVM_GUEST)]
         {
-            crate::percpu::possible_cpus().any(|cpu| {
+            crate::cpu::possible_cpus().any(|cpu| {
                 // SAFETY: `cpu` is a possible CPU, so its per-CPU area exists; the pointer is
                 // read with one load.
                 let p = unsafe {
@@ -297,7 +307,7 @@ impl Drop for PausedHook {
     fn drop(&mut self) {
         #[cfg(CONFIG_KVM_GUEST)]
         {
-            Self::unpublish(&self.records, crate::percpu::possible_cpus());
+            Self::unpublish(&self.records, crate::cpu::possible_cpus());
             // The readers run in interrupt context or with preemption disabled: after a grace
             // period none of them still uses a record.
             // SAFETY: Called in process context.

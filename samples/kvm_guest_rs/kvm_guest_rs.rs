@@ -55,6 +55,10 @@ module! {
             default: true,
             description: "Use async page faults with page-ready interrupts (MSR_KVM_ASYNC_PF_EN); not implemented yet",
         },
+        inject_init_failure: bool {
+            default: false,
+            description: "(fault injection, for tests) fail the load after every feature is set up",
+        },
     },
 }
 
@@ -166,7 +170,8 @@ impl kernel::Module for KvmGuestRs {
         let sysfs = sysfs::Dir::new_in_kernel(c"kvm_guest_rs")?;
         let debugfs = debugfs::Dir::new(c"kvm_guest_rs");
         let bench = kvmclock::Bench::new(&debugfs)?;
-        // kvmclock registers its clocksource last: nothing may fail after it.
+        // Any step may fail after kvmclock: its clocksource reaches timekeeping only once the
+        // module is live.
         let kvmclock = if kvmclock_switch.wanted && kvmclock_switch.offered {
             match kvmclock::KvmClock::check(f)? {
                 Ok(pair) => Some(kvmclock::KvmClock::new(pair, f, rating, &sysfs, &debugfs)?),
@@ -181,6 +186,10 @@ impl kernel::Module for KvmGuestRs {
         } else {
             None
         };
+        if module_parameters::inject_init_failure.value() {
+            pr_info!("inject_init_failure: failing the load after setting everything up\n");
+            return Err(EAGAIN);
+        }
         Ok(Self {
             _kvmclock: kvmclock,
             _bench: bench,

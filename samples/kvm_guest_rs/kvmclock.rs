@@ -646,14 +646,17 @@ impl KvmClock {
         let (system, wall) = msrs(pair);
         let trust_stable = features.has(Feature::CLOCKSOURCE_STABLE_BIT);
 
-        let epoch =
-            match with_record(wall, |w| abi::wall_clock(&w, abi::MAX_RETRIES))? {
-                Ok(e) => Some(e),
-                Err(e) => {
-                    pr_warn!("kvm-clock-rs: no wall clock from {} ({:?})\n", wall.name(), e);
-                    None
-                }
-            };
+        let epoch = match with_record(wall, |w| abi::wall_clock(&w, abi::MAX_RETRIES))? {
+            Ok(e) => Some(e),
+            Err(e) => {
+                pr_warn!(
+                    "kvm-clock-rs: no wall clock from {} ({:?})\n",
+                    wall.name(),
+                    e
+                );
+                None
+            }
+        };
 
         let records = PerCpu::new(system).inspect_err(|e| {
             if *e == EBUSY {
@@ -743,7 +746,8 @@ impl KvmClock {
             .as_ref()
             .map(|b| (b.mul, b.shift))
             .unwrap_or_default();
-        // Last fallible step: timekeeping may switch to the clocksource right away.
+        // Registered with timekeeping once the module is live (see `clocksource`), so a step of
+        // the module's `init` that fails after this one frees nothing timekeeping uses.
         let cs = clocksource::Registration::new(
             ClockOps(clock.clone()),
             clocksource::Options {

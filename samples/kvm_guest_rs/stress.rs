@@ -22,7 +22,8 @@ use kernel::{
     kvm_para::{
         abi::KvmStealTime,
         msr::STEAL_TIME,
-        shared::PerCpu, //
+        shared::PerCpu,
+        KvmPara, //
     },
     preempt::{
         self,
@@ -113,6 +114,9 @@ impl Stress {
 
 /// Runs the test on the current CPU and prints its result line.
 pub(crate) fn run(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if !KvmPara::detect().is_ok_and(|kvm| kvm.has(STEAL_TIME.feature())) {
+        return writeln!(f, "skip: the host does not offer {}", STEAL_TIME.name());
+    }
     let stress = match Arc::pin_init(
         try_pin_init!(Stress {
             timer <- HrTimer::new(),

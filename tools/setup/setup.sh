@@ -26,6 +26,8 @@ HOST_PKGS=(
 	"clang-$LLVM_VERSION" "libclang-$LLVM_VERSION-dev" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION"
 	flex bison bc libelf-dev libssl-dev cpio busybox-static xz-utils
 	qemu-system-x86 python3
+	# kexec(8) for the guest test of the teardown at kexec (tools/runner/mkinitramfs).
+	kexec-tools
 )
 
 KGR_TAG=setup

@@ -255,7 +255,8 @@ impl Default for PvApfData {
 
 // The layouts of `arch/x86/include/uapi/asm/kvm_para.h`.
 const _: () = assert!(size_of::<KvmStealTime>() == 64 && KvmStealTime::PREEMPTED == 16);
-const _: () = assert!(size_of::<PvApfData>() == 128 && core::mem::offset_of!(PvApfData, enabled) == 64);
+const _: () =
+    assert!(size_of::<PvApfData>() == 128 && core::mem::offset_of!(PvApfData, enabled) == 64);
 
 /// Why [`detect`] found no KVM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,9 @@
 //! [`AsyncPfInt`] (the page-ready vector) and [`AsyncPfAck`] are plain value MSRs.
 //!
 //! Each per-CPU descriptor has at most one owner at a time ([`PerCpu::new`] fails with `EBUSY`
-//! otherwise), so two owners never repoint the same MSR away from each other's memory.
+//! otherwise), and so has the pair [`SYSTEM_TIME_NEW`]/[`SYSTEM_TIME`], which set the same host
+//! state. Owners in C (the in-tree guest) are not counted: a driver checks for them, and either
+//! side only ever writes its own address or 0, so the host never writes freed memory either way.
 //!
 //! [`PerCpu`]: super::shared::PerCpu
 //! [`PerCpu::new`]: super::shared::PerCpu::new
@@ -82,6 +84,7 @@ impl<R: HostRecord> Desc<R> {
         name: &'static str,
     ) -> Self {
         assert!(align.is_power_of_two() && align >= 8 && align >= align_of::<R>());
+        assert!(align <= PAGE_SIZE);
         assert!((enable | flags) < align as u64 && enable & flags == 0);
         assert!(size_of::<R>() <= PAGE_SIZE);
         // INVARIANT: Checked above.
@@ -136,8 +139,9 @@ macro_rules! accessors {
 /// must be in place before it does.
 pub struct PerCpuMsr<R: HostRecord> {
     desc: Desc<R>,
-    /// Set while a [`PerCpu`](super::shared::PerCpu) owns the MSR.
-    owned: AtomicFlag,
+    /// Set while a [`PerCpu`](super::shared::PerCpu) owns the MSR, or another MSR that points
+    /// the host at the same per-vCPU state.
+    owned: &'static AtomicFlag,
 }
 
 impl<R: HostRecord> PerCpuMsr<R> {
@@ -145,7 +149,7 @@ impl<R: HostRecord> PerCpuMsr<R> {
 
     /// Returns the flag that is set while an owner exists.
     pub(crate) fn owned(&self) -> &AtomicFlag {
-        &self.owned
+        self.owned
     }
 }
 
@@ -169,6 +173,10 @@ impl<R: HostRecord> GatedMsr<R> {
     accessors!();
 }
 
+/// Ownership of the kvmclock record of a vCPU: KVM keeps one (`vcpu->arch.time`), whichever of
+/// the two system-time MSRs sets it.
+static KVMCLOCK_OWNED: AtomicFlag = AtomicFlag::new(false);
+
 /// `MSR_KVM_SYSTEM_TIME_NEW`: the per-CPU kvmclock record (needs `CLOCKSOURCE2`).
 pub static SYSTEM_TIME_NEW: PerCpuMsr<VcpuTimeInfo> = PerCpuMsr {
     desc: Desc::new(
@@ -179,7 +187,7 @@ pub static SYSTEM_TIME_NEW: PerCpuMsr<VcpuTimeInfo> = PerCpuMsr {
         Feature::CLOCKSOURCE2,
         "MSR_KVM_SYSTEM_TIME_NEW",
     ),
-    owned: AtomicFlag::new(false),
+    owned: &KVMCLOCK_OWNED,
 };
 
 /// `MSR_KVM_SYSTEM_TIME`: the legacy per-CPU kvmclock record (needs `CLOCKSOURCE`).
@@ -192,7 +200,7 @@ pub static SYSTEM_TIME: PerCpuMsr<VcpuTimeInfo> = PerCpuMsr {
         Feature::CLOCKSOURCE,
         "MSR_KVM_SYSTEM_TIME",
     ),
-    owned: AtomicFlag::new(false),
+    owned: &KVMCLOCK_OWNED,
 };
 
 /// `MSR_KVM_WALL_CLOCK_NEW`: the wall clock at kvmclock 0, written during the MSR write (needs
@@ -230,7 +238,10 @@ pub static STEAL_TIME: PerCpuMsr<KvmStealTime> = PerCpuMsr {
         Feature::STEAL_TIME,
         "MSR_KVM_STEAL_TIME",
     ),
-    owned: AtomicFlag::new(false),
+    owned: {
+        static OWNED: AtomicFlag = AtomicFlag::new(false);
+        &OWNED
+    },
 };
 
 /// `MSR_KVM_PV_EOI_EN`: the per-CPU PV EOI word (needs `PV_EOI`).
@@ -247,7 +258,10 @@ pub static PV_EOI_EN: PerCpuMsr<PvEoiWord> = PerCpuMsr {
         Feature::PV_EOI,
         "MSR_KVM_PV_EOI_EN",
     ),
-    owned: AtomicFlag::new(false),
+    owned: {
+        static OWNED: AtomicFlag = AtomicFlag::new(false);
+        &OWNED
+    },
 };
 
 /// `MSR_KVM_ASYNC_PF_EN`: the per-CPU async page fault record (needs `ASYNC_PF`).
@@ -297,14 +311,19 @@ impl AsyncPfAck {
     ///
     /// Returns `EIO` if the host refuses the write (`#GP`).
     pub fn ack(_cpu: ThisCpu<'_>) -> Result {
-        // SAFETY: Writing 1 only lets the host deliver the next page-ready notification to this
-        // CPU; it makes neither the host nor the CPU access memory.
+        // SAFETY: Writing 1 lets the host deliver the next page-ready notification to this CPU:
+        // it may write a token into the `ASYNC_PF_EN` record and inject the `ASYNC_PF_INT`
+        // vector, which only happens while async PF is enabled, and `ASYNC_PF_EN` has no safe
+        // publisher (see `GatedMsr`): whoever enabled it vouched for the record and the vector.
         unsafe { Self::MSR.write_safe(1) }
     }
 }
 
-// SAFETY: `repr(C)` with integer fields only: every bit pattern is valid, no drop glue.
-unsafe impl HostRecord for KvmStealTime {}
+// SAFETY: `repr(C)` with integer fields only: every bit pattern is valid, no drop glue;
+// `version` is an aligned `u32`.
+unsafe impl HostRecord for KvmStealTime {
+    const VERSION: Option<usize> = Some(KvmStealTime::VERSION);
+}
 
 // SAFETY: As for `KvmStealTime`.
 unsafe impl HostRecord for PvEoiWord {}

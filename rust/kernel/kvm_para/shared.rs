@@ -69,6 +69,7 @@ use crate::{
         local_interrupt_disable,
         LocalInterruptDisabled, //
     },
+    msr::Msr,
     percpu::PerCpuBox,
     preempt::{
         self,
@@ -76,10 +77,14 @@ use crate::{
     },
     prelude::*,
     sync::atomic::{
+        Acquire,
         Atomic,
         AtomicFlag,
-        Relaxed, //
+        Full,
+        Relaxed,
+        Release, //
     },
+    task::might_sleep,
     types::Opaque,
 };
 use core::{
@@ -93,7 +98,13 @@ use core::{
 ///
 /// - The type is `repr(C)` and every bit pattern is a valid value (the host may write anything).
 /// - It has no drop glue.
-pub unsafe trait HostRecord: Copy + 'static {}
+/// - [`HostRecord::VERSION`], if set, is the byte offset of a naturally aligned `u32` inside it.
+pub unsafe trait HostRecord: Copy + 'static {
+    /// Byte offset of the record's `u32` version, odd while the writer updates the record, if it
+    /// has one. Zeroing a record then writes the version odd first and 0 last, so that a reader
+    /// that checks the version never accepts a half-zeroed record.
+    const VERSION: Option<usize> = None;
+}
 
 /// Size of a page, in bytes.
 const PAGE_SIZE: usize = bindings::PAGE_SIZE;
@@ -291,11 +302,15 @@ unsafe impl<T> Sync for SlotAddr<T> {}
 /// The publish state of a [`PerCpu`], in an allocation of its own so that the reboot notifier
 /// and the IPI handlers can reach it.
 ///
+/// Not generic: its callbacks are compiled into the kernel crate, never into a module, so a
+/// `PerCpu` that is leaked (`mem::forget()`) leaves no notifier pointing into unloaded module
+/// text, only leaked memory.
+///
 /// # Invariants
 ///
 /// - `base` is the kernel address of `nr` slots of `stride` bytes; `stride` is a power of two
 ///   between 8 and `PAGE_SIZE`.
-/// - `published[cpu]` is non-zero if and only if `desc.msr()` may hold the address of slot `cpu` on
+/// - `published[cpu]` is non-zero if and only if `msr` may hold the address of slot `cpu` on
 ///   CPU `cpu`, i.e. the host may write that slot.
 /// - `published[cpu]` changes only on CPU `cpu` with local interrupts disabled, in one section
 ///   together with the MSR write (so no other enable or disable of this state can run between
@@ -303,17 +318,22 @@ unsafe impl<T> Sync for SlotAddr<T> {}
 /// - Once `shut_down` is set, no slot is published again.
 /// - `reboot` is registered with `register_reboot_notifier()` from `PerCpu::new()` until
 ///   `PerCpu::drop()` unregisters it.
-struct State<R: HostRecord> {
+struct State {
     base: NonNull<u8>,
     stride: usize,
     nr: usize,
-    desc: &'static PerCpuMsr<R>,
+    /// The MSR, its enable bit and name (from the descriptor).
+    msr: Msr,
+    enable: u64,
+    name: &'static str,
+    /// [`HostRecord::VERSION`] of the record type.
+    version: Option<usize>,
     published: KVec<Atomic<u64>>,
     shut_down: AtomicFlag,
     reboot: Opaque<bindings::notifier_block>,
 }
 
-impl<R: HostRecord> State<R> {
+impl State {
     /// Returns the address of slot `i`.
     #[inline]
     fn slot_ptr(&self, i: usize) -> *mut u8 {
@@ -322,15 +342,27 @@ impl<R: HostRecord> State<R> {
         unsafe { self.base.as_ptr().add(i * self.stride) }
     }
 
-    /// Zeroes slot `i` with volatile word stores (`WRITE_ONCE()`), so that concurrent readers on
-    /// other CPUs see every word either old or zero.
+    /// Zeroes slot `i` with volatile `u32` stores (`WRITE_ONCE()`), so that concurrent readers
+    /// on other CPUs (or an NMI on this one) see every word either old or zero; a version word is
+    /// made odd first and 0 last ([`HostRecord::VERSION`]).
     fn zero(&self, i: usize) {
-        let p = self.slot_ptr(i).cast::<u64>();
-        for w in 0..self.stride / 8 {
-            // SAFETY: The slot is `stride` bytes, a multiple of 8, at an address aligned to
-            // `stride` (type invariant); the host does not write it (it is not published) and the
-            // guest only accesses it with word-sized marked accesses.
+        let p = self.slot_ptr(i).cast::<u32>();
+        let version = self.version.map(|v| v / 4);
+        // SAFETY (all three stores): The slot is `stride` bytes, a multiple of 8, at an address
+        // aligned to `stride` (type invariant), and the version word lies inside the record; the
+        // host does not write the slot (it is not published), and the guest accesses records only
+        // with word-sized marked accesses.
+        if let Some(v) = version {
+            // SAFETY: See above.
+            unsafe { core::ptr::write_volatile(p.add(v), 1) };
+        }
+        for w in (0..self.stride / 4).filter(|&w| Some(w) != version) {
+            // SAFETY: See above.
             unsafe { core::ptr::write_volatile(p.add(w), 0) };
+        }
+        if let Some(v) = version {
+            // SAFETY: See above.
+            unsafe { core::ptr::write_volatile(p.add(v), 0) };
         }
     }
 
@@ -345,14 +377,15 @@ impl<R: HostRecord> State<R> {
         }
         self.zero(i);
         // SAFETY: `slot_ptr()` is a direct-mapped kernel address inside the allocation.
-        let value = unsafe { bindings::virt_to_phys(self.slot_ptr(i).cast()) } | self.desc.enable_bit() | flags;
+        let value =
+            unsafe { bindings::virt_to_phys(self.slot_ptr(i).cast()) } | self.enable | flags;
         // INVARIANT: Marked published before the host may learn the address; interrupts are off
         // and we run on CPU `i`, so nothing else changes `published[i]` until the store below.
         self.published[i].store(value, Relaxed);
         // SAFETY: `value` points the host at slot `i` on CPU `i` (we run on it, per `cpu`), with
-        // the record type and flags of that MSR (descriptor invariants). The slot stays allocated until it is disabled
+        // the record type and flags of that MSR (descriptor invariants, checked in `PerCpu::new()`). The slot stays allocated until it is disabled
         // again: `PerCpu::drop()` frees nothing that is still published.
-        if let Err(e) = unsafe { self.desc.msr().write_safe(value) } {
+        if let Err(e) = unsafe { self.msr.write_safe(value) } {
             // INVARIANT: The write raised `#GP`, so the host did not take the address.
             self.published[i].store(0, Relaxed);
             return Err(e);
@@ -367,7 +400,7 @@ impl<R: HostRecord> State<R> {
             return Ok(());
         }
         // SAFETY: Writing 0 stops the host from writing the record.
-        unsafe { self.desc.msr().write_safe(0) }?;
+        unsafe { self.msr.write_safe(0) }?;
         // INVARIANT: The host no longer writes the slot; interrupts are off on CPU `i`.
         self.published[i].store(0, Relaxed);
         self.zero(i);
@@ -389,11 +422,11 @@ impl<R: HostRecord> State<R> {
         ///
         /// # Safety
         ///
-        /// `info` must point to a live `State<R>`; must run in an IPI handler (or with interrupts
+        /// `info` must point to a live `State`; must run in an IPI handler (or with interrupts
         /// disabled) on the CPU whose slot it disables.
-        unsafe extern "C" fn disable_here<R: HostRecord>(info: *mut c_void) {
+        unsafe extern "C" fn disable_here(info: *mut c_void) {
             // SAFETY: Guaranteed by the caller.
-            let this = unsafe { &*info.cast::<State<R>>() };
+            let this = unsafe { &*info.cast::<State>() };
             // SAFETY: IPI handlers run with interrupts disabled on their CPU, and so stay on it.
             let irq = unsafe { LocalInterruptDisabled::assume_disabled() };
             // SAFETY: As above.
@@ -405,7 +438,7 @@ impl<R: HostRecord> State<R> {
         unsafe {
             bindings::on_each_cpu_cond_mask(
                 None,
-                Some(disable_here::<R>),
+                Some(disable_here),
                 core::ptr::from_ref(self).cast_mut().cast(),
                 true,
                 &raw const bindings::__cpu_online_mask,
@@ -418,23 +451,38 @@ impl<R: HostRecord> State<R> {
     ///
     /// # Safety
     ///
-    /// `nb` must be the `reboot` field of a live, pinned `State<R>`.
+    /// `nb` must be the `reboot` field of a live, pinned `State`.
     unsafe extern "C" fn reboot_notify(
         nb: *mut bindings::notifier_block,
         _action: c_ulong,
         _data: *mut c_void,
     ) -> c_int {
         let nb = Opaque::cast_from(nb);
-        // SAFETY: By the safety requirements, `nb` is embedded in a live `State<R>`.
-        let this = unsafe { &*crate::container_of!(nb, State<R>, reboot) };
+        // SAFETY: By the safety requirements, `nb` is embedded in a live `State`.
+        let this = unsafe { &*crate::container_of!(nb, State, reboot) };
         // INVARIANT: From now on no enable succeeds; an enable running now on another CPU
-        // finishes before that CPU takes the IPI below, which then disables it.
-        this.shut_down.store(true, Relaxed);
+        // finishes before that CPU takes the IPI below, which then disables it. The fully
+        // ordered exchange keeps the online mask `disable_online()` reads after this store, so a
+        // CPU that comes online after that read sees the flag.
+        this.shut_down.xchg(true, Full);
         // SAFETY: Reboot notifiers run in process context; `this` is pinned (safety requirements).
         unsafe { this.disable_online() };
         // CAST: `NOTIFY_DONE` is 0.
         bindings::NOTIFY_DONE as c_int
     }
+}
+
+/// Fails with `EPERM` in NMI context.
+///
+/// An NMI can interrupt a section with interrupts disabled, so an enable or disable from an NMI
+/// could slip between the check and the MSR write of one running on the same CPU.
+#[inline]
+fn not_in_nmi() -> Result {
+    // SAFETY: `in_nmi()` only reads the preemption count.
+    if unsafe { bindings::in_nmi() } {
+        return Err(EPERM);
+    }
+    Ok(())
 }
 
 /// The ownership of a [`PerCpuMsr`], released when dropped.
@@ -443,7 +491,7 @@ struct Owner<R: HostRecord>(&'static PerCpuMsr<R>);
 impl<R: HostRecord> Owner<R> {
     /// Becomes the owner of `desc`; `EBUSY` if it has one.
     fn claim(desc: &'static PerCpuMsr<R>) -> Result<Self> {
-        if desc.owned().xchg(true, Relaxed) {
+        if desc.owned().xchg(true, Acquire) {
             return Err(EBUSY);
         }
         Ok(Self(desc))
@@ -452,7 +500,7 @@ impl<R: HostRecord> Owner<R> {
 
 impl<R: HostRecord> Drop for Owner<R> {
     fn drop(&mut self) {
-        self.0.owned().store(false, Relaxed);
+        self.0.owned().store(false, Release);
     }
 }
 
@@ -466,7 +514,8 @@ impl<R: HostRecord> Drop for Owner<R> {
 /// - `own` holds, for every possible CPU, the address of its slot.
 /// - While `self` exists, it is the only owner of its descriptor (`_owner`).
 pub struct PerCpu<R: HostRecord> {
-    state: Pin<KBox<State<R>>>,
+    state: Pin<KBox<State>>,
+    desc: &'static PerCpuMsr<R>,
     pages: Option<Pages>,
     own: PerCpuBox<SlotAddr<R>>,
     _owner: Owner<R>,
@@ -533,11 +582,14 @@ impl<R: HostRecord> PerCpu<R> {
                 base,
                 stride,
                 nr,
-                desc,
+                msr: desc.msr(),
+                enable: desc.enable_bit(),
+                name: desc.name(),
+                version: R::VERSION,
                 published,
                 shut_down: AtomicFlag::new(false),
                 reboot: Opaque::new(bindings::notifier_block {
-                    notifier_call: Some(State::<R>::reboot_notify),
+                    notifier_call: Some(State::reboot_notify),
                     next: core::ptr::null_mut(),
                     priority: 0,
                 }),
@@ -548,9 +600,17 @@ impl<R: HostRecord> PerCpu<R> {
         // callback's requirements hold. `register_reboot_notifier()` cannot fail.
         // INVARIANT: Registered here, unregistered in `drop()`.
         unsafe { bindings::register_reboot_notifier(state.reboot.get()) };
+        // Created while the system goes down (the reboot chain may have run already): publish
+        // nothing. The notifier chain's lock orders this read after a chain that ran.
+        // SAFETY: `system_state` is a plain `enum` the kernel sets once per transition.
+        let state_now = unsafe { core::ptr::read_volatile(&raw const bindings::system_state) };
+        if state_now != bindings::system_states_SYSTEM_RUNNING {
+            state.shut_down.store(true, Relaxed);
+        }
         // INVARIANT: `pages` holds the slots of `state`; `own` points at them.
         Ok(Self {
             state,
+            desc,
             pages: Some(pages),
             own,
             _owner: owner,
@@ -559,7 +619,7 @@ impl<R: HostRecord> PerCpu<R> {
 
     /// Returns the MSR the records are registered through.
     pub fn msr(&self) -> crate::msr::Msr {
-        self.state.desc.msr()
+        self.desc.msr()
     }
 
     /// Returns the size of a slot, which is also its alignment.
@@ -569,7 +629,7 @@ impl<R: HostRecord> PerCpu<R> {
 
     /// Returns the possible CPUs with their slots.
     pub fn iter_possible(&self) -> impl Iterator<Item = (CpuId, Slot<'_, R>)> {
-        crate::percpu::possible_cpus().map(move |cpu| (cpu, self.slot(cpu)))
+        crate::cpu::possible_cpus().map(move |cpu| (cpu, self.slot(cpu)))
     }
 
     /// Returns the index of `cpu`'s slot.
@@ -631,9 +691,9 @@ impl<R: HostRecord> PerCpu<R> {
     /// `MSR = phys | enable bit`.
     ///
     /// Fails with `EBUSY` if the record is registered already, `ESHUTDOWN` once the system is
-    /// rebooting, and `EIO` if the MSR write raised `#GP` (the record is then not registered).
-    /// Callable in any context but NMI; the check, the MSR write and the state change run with
-    /// interrupts disabled.
+    /// rebooting, `EPERM` in NMI context, and `EIO` if the MSR write raised `#GP` (the record is
+    /// then not registered). Callable in any other context; the check, the MSR write and the
+    /// state change run with interrupts disabled.
     pub fn enable(&self, cpu: ThisCpu<'_>) -> Result {
         self.enable_with_flags(cpu, 0)
     }
@@ -641,9 +701,10 @@ impl<R: HostRecord> PerCpu<R> {
     /// Like [`PerCpu::enable`], with the further flag bits `flags` the descriptor allows;
     /// `EINVAL` for any other bit.
     pub fn enable_with_flags(&self, cpu: ThisCpu<'_>, flags: u64) -> Result {
-        if flags & !self.state.desc.flags() != 0 {
+        if flags & !self.desc.flags() != 0 {
             return Err(EINVAL);
         }
+        not_in_nmi()?;
         let irq = local_interrupt_disable();
         self.state.enable(cpu, flags, &irq)
     }
@@ -651,9 +712,10 @@ impl<R: HostRecord> PerCpu<R> {
     /// Unregisters the current CPU's record (`MSR = 0`) and zeroes it.
     ///
     /// Does nothing if it is not registered. If the MSR write raises `#GP`, the record stays
-    /// marked registered (the host may still write it) and `EIO` is returned. Callable in any
-    /// context but NMI, like [`PerCpu::enable`].
+    /// marked registered (the host may still write it) and `EIO` is returned. `EPERM` in NMI
+    /// context, like [`PerCpu::enable`].
     pub fn disable(&self, cpu: ThisCpu<'_>) -> Result {
+        not_in_nmi()?;
         let irq = local_interrupt_disable();
         self.state.disable(cpu, &irq)
     }
@@ -706,19 +768,18 @@ impl<R: HostRecord> PerCpu<R> {
 
 impl<R: HostRecord> Drop for PerCpu<R> {
     fn drop(&mut self) {
+        // Unregistering the notifier, the IPIs and the page conversion sleep.
+        might_sleep();
         // SAFETY: `reboot` was registered in `new()`. Unregistering waits for a notifier call in
         // progress, so the state stays valid for it.
         unsafe { bindings::unregister_reboot_notifier(self.state.reboot.get()) };
         if self.state.busy() {
-            // A slot is still registered: disable it on its CPU. Hotplug is locked so that the
-            // online CPUs stay online; this is why a `PerCpu` must not be dropped from a CPU
-            // hotplug callback.
-            // SAFETY: Process context, not called with hotplug locked (see above).
-            unsafe { bindings::cpus_read_lock() };
-            // SAFETY: Process context; `state` is pinned.
+            // A slot is still registered: disable it on its CPU. Hotplug is not locked (a drop
+            // from a hotplug callback would deadlock): a CPU that goes offline meanwhile runs its
+            // queued IPIs while it dies, and one that stays offline keeps its slot published,
+            // which leaks the pages below. Nothing enables a slot meanwhile (`&mut self`).
+            // SAFETY: Process context (dropping an owner may sleep); `state` is pinned.
             unsafe { self.state.disable_online() };
-            // SAFETY: Paired with the `cpus_read_lock()` above.
-            unsafe { bindings::cpus_read_unlock() };
         }
         if self.state.busy() {
             for (i, p) in self.state.published.iter().enumerate() {
@@ -726,7 +787,7 @@ impl<R: HostRecord> Drop for PerCpu<R> {
                 if v != 0 {
                     pr_warn!(
                         "kvm_para: {} of CPU {} still points the host at its record; leaking the records\n",
-                        self.state.desc.name(),
+                        self.state.name,
                         i
                     );
                 }

@@ -36,8 +36,15 @@
 //! successful unregistration and an RCU grace period (readers in interrupt and
 //! preemption-disabled sections that fetched the old clocksource pointer finish first).
 //!
-//! Module authors must register the clocksource as the last fallible step of module
-//! initialisation: a module whose `init` fails is freed regardless of references.
+//! # Registration waits for the module to be live
+//!
+//! A module whose `init` fails is freed regardless of references, so a clocksource registered
+//! during `init` could leave timekeeping calling freed module text if a later step of `init`
+//! failed and the clocksource could not be unregistered. A [`Registration`] created while its
+//! module is still initialising (`MODULE_STATE_COMING`) is therefore only prepared: it is
+//! registered from the module notifier when the module becomes live (`MODULE_STATE_LIVE`, after
+//! `init` returned success, still within `insmod`), and dropped unregistered if `init` fails.
+//! The order of the steps of `init` does not matter for soundness.
 //!
 //! C header: [`include/linux/clocksource.h`](srctree/include/linux/clocksource.h)
 
@@ -45,11 +52,14 @@ use crate::{
     bindings,
     error::{
         from_result,
-        to_result,
         VTABLE_DEFAULT_ERROR, //
     },
     module::this_module,
     prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
     types::Opaque, //
 };
 use core::mem::ManuallyDrop;
@@ -94,6 +104,13 @@ pub struct Options {
     pub bits: u32,
 }
 
+/// [`Pending::state`]: not registered yet.
+const PENDING: u32 = 0;
+/// [`Pending::state`]: registered with timekeeping.
+const REGISTERED: u32 = 1;
+/// [`Pending::state`]: `clocksource_register_hz()` failed.
+const FAILED: u32 = 2;
+
 /// The clocksource and its data, in an allocation of their own (see the module documentation).
 #[pin_data]
 struct Inner<T: Operations> {
@@ -103,12 +120,91 @@ struct Inner<T: Operations> {
     cs: Opaque<bindings::clocksource>,
 }
 
+/// What registering a clocksource needs, with the module notifier that does it once the owner
+/// module is live.
+///
+/// Not generic: its callback is compiled into the kernel crate, never into a module, so even a
+/// leaked [`Registration`] leaves no notifier pointing into unloaded module text.
+///
+/// # Invariants
+///
+/// `cs` points to a `struct clocksource` that stays valid and pinned while `self` exists, and is
+/// registered only by [`Pending::register`].
+struct Pending {
+    cs: *mut bindings::clocksource,
+    /// Frequency to register `cs` with.
+    hz: u32,
+    /// [`PENDING`], [`REGISTERED`] or [`FAILED`]; leaves [`PENDING`] once.
+    state: Atomic<u32>,
+    /// The owner module, NULL for built-in code.
+    owner: *mut bindings::module,
+    /// Registers `cs` when `owner` becomes live.
+    live: Opaque<bindings::notifier_block>,
+}
+
+impl Pending {
+    /// Returns `true` if the owner module finished its `init` (or the code is built in).
+    fn owner_live(&self) -> bool {
+        if self.owner.is_null() {
+            return true;
+        }
+        // SAFETY: `owner` is the module whose code created the registration, which lives at
+        // least as long as it; the module loader writes its state, read here with one load.
+        let state =
+            unsafe { crate::sync::atomic::atomic_load(&raw mut (*self.owner).state, Relaxed) };
+        state == bindings::module_state_MODULE_STATE_LIVE
+    }
+
+    /// Registers `cs` unless that happened (or failed) already.
+    fn register(&self) {
+        if self.state.cmpxchg(PENDING, FAILED, Relaxed).is_err() {
+            return;
+        }
+        // SAFETY: `cs` is initialised and pinned (type invariant) and stays valid until
+        // `Registration::drop()` unregisters it (or forever, if that fails); its data is
+        // initialised, so the callbacks may run at once.
+        let ret = unsafe { bindings::clocksource_register_hz(self.cs, self.hz) };
+        if ret == 0 {
+            // INVARIANT: `cs` is registered; `Registration::drop()` unregisters it.
+            self.state.store(REGISTERED, Relaxed);
+        } else {
+            pr_warn!("clocksource registration failed ({})\n", ret);
+        }
+    }
+
+    /// The module notifier: registers `cs` once the owner is live.
+    ///
+    /// # Safety
+    ///
+    /// `nb` must be the `live` field of a live, pinned `Pending`.
+    unsafe extern "C" fn module_notify(
+        nb: *mut bindings::notifier_block,
+        action: c_ulong,
+        module: *mut c_void,
+    ) -> c_int {
+        let nb = Opaque::cast_from(nb);
+        // SAFETY: By the safety requirements, `nb` is embedded in a live `Pending`.
+        let this = unsafe { &*crate::container_of!(nb, Pending, live) };
+        // CAST: `MODULE_STATE_LIVE` is a small enumerator.
+        if action == bindings::module_state_MODULE_STATE_LIVE as c_ulong
+            && module.cast::<bindings::module>() == this.owner
+        {
+            this.register();
+        }
+        // CAST: `NOTIFY_DONE` is 0.
+        bindings::NOTIFY_DONE as c_int
+    }
+}
+
 /// A registered clocksource.
 ///
 /// # Invariants
 ///
-/// `inner.cs` was registered with `clocksource_register_hz()` and is registered or unbound until
-/// `drop()`; `inner` is not dropped before `clocksource_unregister()` succeeded.
+/// - `pending.cs` is `inner.cs`. Once `pending.state` is [`REGISTERED`], `inner.cs` is
+///   registered with `clocksource_register_hz()` and stays registered or unbound until `drop()`;
+///   `inner` is not dropped before `clocksource_unregister()` succeeded.
+/// - If `notifier` is set, `pending.live` is registered with `register_module_notifier()` until
+///   `drop()` unregisters it.
 ///
 /// # Examples
 ///
@@ -139,25 +235,31 @@ struct Inner<T: Operations> {
 ///
 /// let opts = Options { rating: 1, hz: 1_000_000, bits: 64 };
 /// let reg = Registration::new(Counter(Atomic::new(0)), opts)?;
+/// // Built-in code (the doctests) is always live, so the clocksource is registered at once.
+/// assert!(reg.is_registered());
 /// assert_eq!(reg.data().read() + 1, reg.data().read());
 /// drop(reg);
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Registration<T: Operations> {
     inner: ManuallyDrop<Pin<KBox<Inner<T>>>>,
+    pending: Pin<KBox<Pending>>,
+    notifier: bool,
 }
 
-// SAFETY: Unregistration may happen on any thread; `T: Send + Sync`.
+// SAFETY: Unregistration may happen on any thread; `T: Send + Sync`; `Pending` holds the address
+// of the clocksource this registration owns, the owner module's address and atomics.
 unsafe impl<T: Operations> Send for Registration<T> {}
 
 // SAFETY: `&self` methods only give out `&T`, and `T: Sync`.
 unsafe impl<T: Operations> Sync for Registration<T> {}
 
 impl<T: Operations> Registration<T> {
-    /// Registers `data` as a clocksource.
+    /// Registers `data` as a clocksource, or, while the owner module initialises, prepares it to
+    /// be registered when the module becomes live (see the module documentation).
     ///
-    /// Timekeeping switches to it right away if it has the highest rating (or is named by the
-    /// `clocksource=` override). Fails with `EINVAL` for a rating outside 1..=499, a width
+    /// Timekeeping switches to it at registration if it has the highest rating (or is named by
+    /// the `clocksource=` override). Fails with `EINVAL` for a rating outside 1..=499, a width
     /// outside 1..=64 bits or a zero frequency.
     pub fn new(data: T, opts: Options) -> Result<Self> {
         if !(1..=499).contains(&opts.rating) || !(1..=64).contains(&opts.bits) || opts.hz == 0 {
@@ -168,6 +270,7 @@ impl<T: Operations> Registration<T> {
         } else {
             (1u64 << opts.bits) - 1
         };
+        let owner = this_module::<T::OwnerModule>().as_ptr();
         let inner = KBox::pin_init(
             try_pin_init!(Inner {
                 data,
@@ -191,23 +294,56 @@ impl<T: Operations> Registration<T> {
                         } else {
                             None
                         },
-                        owner: this_module::<T::OwnerModule>().as_ptr(),
+                        owner,
                         ..pin_init::zeroed()
                     };
                     // SAFETY: `slot` is valid for writes.
                     unsafe { slot.write(cs) };
-                    // SAFETY: `slot` is pinned in its own allocation and stays valid until
-                    // `drop()` unregisters it (or forever, if that fails); `data` is initialised,
-                    // so the callbacks may run at once.
-                    // INVARIANT: On success, `cs` is registered.
-                    to_result(unsafe { bindings::clocksource_register_hz(slot, opts.hz) })
+                    Ok::<(), Error>(())
                 }),
             }),
             GFP_KERNEL,
         )?;
-        Ok(Self {
+        // INVARIANT: `cs` is `inner.cs`, pinned in its allocation, which `drop()` frees only
+        // after `pending`'s notifier is gone and `cs` is unregistered.
+        let pending = KBox::pin(
+            Pending {
+                cs: inner.cs.get(),
+                hz: opts.hz,
+                state: Atomic::new(PENDING),
+                owner,
+                live: Opaque::new(bindings::notifier_block {
+                    notifier_call: Some(Pending::module_notify),
+                    next: core::ptr::null_mut(),
+                    priority: 0,
+                }),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut this = Self {
             inner: ManuallyDrop::new(inner),
-        })
+            pending,
+            notifier: false,
+        };
+        if !this.pending.owner_live() {
+            // SAFETY: `live` is pinned in `pending`, which lives until `drop()` unregisters it;
+            // the callback's requirements hold. `register_module_notifier()` cannot fail.
+            unsafe { bindings::register_module_notifier(this.pending.live.get()) };
+            // INVARIANT: Registered here, unregistered in `drop()`.
+            this.notifier = true;
+        }
+        // The module may have become live before the notifier was in place (a registration from
+        // another thread than `init`); `register()` runs only once.
+        if this.pending.owner_live() {
+            this.pending.register();
+        }
+        Ok(this)
+    }
+
+    /// Returns `true` once the clocksource is registered with timekeeping (it is not while the
+    /// owner module initialises).
+    pub fn is_registered(&self) -> bool {
+        self.pending.state.load(Relaxed) == REGISTERED
     }
 
     /// Returns the registered data.
@@ -257,6 +393,17 @@ impl<T: Operations> Registration<T> {
 
 impl<T: Operations> Drop for Registration<T> {
     fn drop(&mut self) {
+        if self.notifier {
+            // SAFETY: `live` was registered in `new()` (type invariant). Unregistering waits for
+            // a notifier call in progress, so `state` is final afterwards.
+            unsafe { bindings::unregister_module_notifier(self.pending.live.get()) };
+        }
+        if self.pending.state.load(Relaxed) != REGISTERED {
+            // Timekeeping never saw the clocksource (e.g. the module's `init` failed).
+            // SAFETY: `inner` is not registered anywhere any more; it is not used again.
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
+            return;
+        }
         // SAFETY: `cs` was registered (type invariant); unregistering an unbound clocksource
         // succeeds and does nothing.
         let ret = unsafe { bindings::clocksource_unregister(self.inner.cs.get()) };

@@ -9,11 +9,12 @@
 #   kgr.kvmclock=clamp     only the warp test, expecting the monotonic clamp
 #                          (boot with kvmclock-stable-bit=off)
 #
-# Tests: load and selection, sysfs invariants (pv_features_test), warp across
+# Tests: load and selection, sysfs invariants (pv_features_test), no address
+# readable by an unprivileged user, IRQ-context publish stress, warp across
 # CPUs, rate against HPET, wall clock, CPU1 offline/online, unload rules and
 # 20 load/unload cycles with every kvmclock MSR 0 afterwards, invalid
-# parameters, host faults at load and at run time, GUEST_STOPPED, and a
-# clean kernel log.
+# parameters, a load failing after setup, host faults at load and at run
+# time, GUEST_STOPPED, and a clean kernel log.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
 ST=/kgr/selftests/kvm_guest_rs
@@ -44,7 +45,7 @@ fi
 if [ "$MODE" = clamp ]; then
 	ktap_set_plan 4
 else
-	ktap_set_plan 38
+	ktap_set_plan 41
 fi
 
 dmesg_mark=$(dmesg | wc -l)
@@ -104,7 +105,7 @@ r1=$(total reads)
 result '[ "$r1" -gt "$r0" ]' "reads counter moves ($r0 -> $r1)"
 result '[ "$(total registrations)" = "$(nproc)" ] && [ "$(total invalid_records)" = 0 ]' \
 	"one registration per online CPU ($(total registrations)/$(nproc))"
-result 'new_dmesg | grep -q "kvm-clock-rs: MSR 0x4b564d01"' "the registration is logged"
+result 'new_dmesg | grep -q "kvm-clock-rs: MSR_KVM_SYSTEM_TIME_NEW, "' "the registration is logged"
 
 # 7: sysfs invariants.
 out=$("$ST/pv_features_test" 2>&1)
@@ -112,6 +113,37 @@ rc=$?
 echo "$out" | grep -E '^(not )?ok ' | while read -r l; do ktap_print_msg "pv_features_test: $l"; done
 result '[ $rc = 0 ] && ! echo "$out" | grep -q "^not ok" && echo "$out" | grep -q "^ok .*msr_holds_the_registered_record$"' \
 	"pv_features_test: sysfs counters and MSRs consistent"
+
+# 7a: no address for unprivileged users: the files a user can read (as uid
+# 65534) show none of the record addresses root sees in cpuN/msr_value.
+unpriv_no_address() {
+	"$ST/unpriv_read" /sys/kernel/kvm_guest_rs >/tmp/unpriv.out 2>&1 || return 1
+	grep -q '^read .*/kvmclock/reads: ' /tmp/unpriv.out || return 1
+	grep -q '^read .*/msr_value: ' /tmp/unpriv.out && return 1
+	for f in $KC/cpu*/msr_value; do
+		v=$(cat "$f")
+		[ "$v" = 0x0 ] && continue
+		a=$((v & ~63))
+		for pat in "$(printf '%x' "$v")" "$(printf '%x' "$a")" "$((v))" "$a"; do
+			grep '^read ' /tmp/unpriv.out | grep -qi "$pat" && ktap_print_msg "address $pat readable" && return 1
+		done
+	done
+	return 0
+}
+unpriv_no_address
+rc=$?
+[ $rc = 0 ] || grep -v '^read ' /tmp/unpriv.out | head -n 5 | while read -r l; do ktap_print_msg "unpriv_read: $l"; done
+result '[ $rc = 0 ]' "sysfs: no record address in any file an unprivileged user can read"
+
+# 7b: enable/disable of one CPU's record from process and hard-IRQ context at
+# once: the MSR always holds what the owner believes (publish_stress).
+: >/tmp/stress.out
+for c in $(seq 0 $(($(nproc) - 1))); do
+	taskset -c "$c" cat $D/publish_stress >>/tmp/stress.out 2>&1
+done
+while read -r l; do ktap_print_msg "publish_stress: $l"; done </tmp/stress.out
+result '[ "$(grep -c " mismatches 0$" /tmp/stress.out)" = "$(nproc)" ] && ! grep -q " irq_toggles 0 " /tmp/stress.out' \
+	"shared memory: IRQ-context and process-context enable/disable never disagree with the MSR"
 
 # 8-9: warp test on every CPU at once, TSC_STABLE trusted.
 warp $D/kvmclock/warp
@@ -238,6 +270,14 @@ for v in 500 -1 abc; do
 	out=$("$ST/modload" $MOD kvmclock_rating=$v 2>&1)
 	result 'echo "$out" | grep -q "(EINVAL)" && ! loaded' "invalid kvmclock_rating=$v is refused with EINVAL"
 done
+
+# 27a: a load that fails after kvm-clock-rs is set up never hands the
+# clocksource to timekeeping (it is registered only once the module is live).
+mark=$(dmesg | wc -l)
+cs0=$(current)
+out=$("$ST/modload" $MOD inject_init_failure=1 2>&1)
+result 'echo "$out" | grep -q "(EAGAIN)" && ! loaded && [ "$(current)" = "$cs0" ] && ! dmesg | tail -n +$((mark + 1)) | grep -q "Switched to clocksource kvm-clock-rs" && msrs_zero' \
+	"a load failing after setup never registers the clocksource, all MSRs 0"
 
 # 28-33: host faults at load: refused, logged, nothing left registered.
 for f in odd-version never-written mul-zero; do

@@ -15,9 +15,9 @@ if /kgr/selftests/kvm_guest_rs/modload $MOD ${KGR_PARAMS:-}; then
 	echo "# --- current clocksource: $(cat $CS/current_clocksource) ---"
 	if [ -d $KC ]; then
 		sleep 1
-		for f in reads retries clamps fallbacks guest_stopped registrations invalid_records \
-			stable_trusted rating msr wall_clock; do
-			echo "$KC/$f: $(cat $KC/$f)"
+		# Every file the module shows, as it names them (Documentation/ABI).
+		for f in "$KC"/*; do
+			[ -f "$f" ] && echo "$f: $(cat "$f")"
 		done
 	fi
 	if [ "$(cat $CS/current_clocksource)" = kvm-clock-rs ]; then

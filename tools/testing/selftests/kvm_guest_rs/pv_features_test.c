@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -27,12 +28,46 @@
 
 #include "kselftest_harness.h"
 
-#define DIR "/sys/kernel/kvm_guest_rs/kvmclock"
+#define KC_DIR "/sys/kernel/kvm_guest_rs/kvmclock"
 
-static const char *const per_cpu_counters[] = {
-	"reads", "retries", "clamps", "fallbacks", "guest_stopped", "registrations",
-	"invalid_records",
-};
+#define MAX_COUNTERS 32
+
+/*
+ * The counters are discovered, not listed: every file of cpu0/ that also
+ * exists in KC_DIR is a counter whose total (KC_DIR/name) is the sum of the per-CPU
+ * values (Documentation/ABI/testing/sysfs-kernel-kvm_guest_rs).
+ */
+static char counters[MAX_COUNTERS][64];
+static int nr_counters;
+
+static int discover_counters(void)
+{
+	struct dirent *e;
+	DIR *d = opendir(KC_DIR "/cpu0");
+	char path[256];
+
+	if (!d)
+		return -errno;
+	nr_counters = 0;
+	while ((e = readdir(d)) && nr_counters < MAX_COUNTERS) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(counters[0]))
+			continue;
+		snprintf(path, sizeof(path), KC_DIR "/%s", e->d_name);
+		if (access(path, F_OK))
+			continue;
+		strcpy(counters[nr_counters++], e->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int counter_index(const char *name)
+{
+	for (int i = 0; i < nr_counters; i++)
+		if (!strcmp(counters[i], name))
+			return i;
+	return -1;
+}
 
 /* Reads a whole sysfs file into buf; returns 0 or -errno. */
 static int read_file(const char *path, char *buf, size_t len)
@@ -50,16 +85,16 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* Reads an unsigned number from DIR/name (or DIR/cpuN/name if cpu >= 0). */
+/* Reads an unsigned number from KC_DIR/name (or KC_DIR/cpuN/name if cpu >= 0). */
 static int read_u64(int cpu, const char *name, uint64_t *val)
 {
 	char path[256], buf[64], *end;
 	int ret;
 
 	if (cpu >= 0)
-		snprintf(path, sizeof(path), DIR "/cpu%d/%s", cpu, name);
+		snprintf(path, sizeof(path), KC_DIR "/cpu%d/%s", cpu, name);
 	else
-		snprintf(path, sizeof(path), DIR "/%s", name);
+		snprintf(path, sizeof(path), KC_DIR "/%s", name);
 	ret = read_file(path, buf, sizeof(buf));
 	if (ret)
 		return ret;
@@ -88,7 +123,7 @@ static int nr_cpu_dirs(void)
 	int n = 0;
 
 	for (;;) {
-		snprintf(path, sizeof(path), DIR "/cpu%d", n);
+		snprintf(path, sizeof(path), KC_DIR "/cpu%d", n);
 		if (access(path, F_OK))
 			return n;
 		n++;
@@ -124,7 +159,7 @@ static int read_wall(const char *name, uint64_t *ns)
 	char path[256], buf[64];
 	unsigned long long sec, nsec;
 
-	snprintf(path, sizeof(path), DIR "/%s", name);
+	snprintf(path, sizeof(path), KC_DIR "/%s", name);
 	if (read_file(path, buf, sizeof(buf)) || sscanf(buf, "%llu.%9llu", &sec, &nsec) != 2)
 		return -EINVAL;
 	*ns = sec * 1000000000ull + nsec;
@@ -157,8 +192,8 @@ static int on_kvm(void)
 			SKIP(return, "not running on KVM");		\
 		if (access("/sys/module/kvm_guest_rs", F_OK))		\
 			SKIP(return, "kvm_guest_rs is not loaded");	\
-		if (access(DIR, F_OK))					\
-			SKIP(return, "kvmclock does not run (" DIR " missing)"); \
+		if (access(KC_DIR, F_OK))					\
+			SKIP(return, "kvmclock does not run (" KC_DIR " missing)"); \
 	} while (0)
 
 TEST(every_online_cpu_has_its_record_registered)
@@ -210,29 +245,38 @@ TEST(msr_holds_the_registered_record)
 
 TEST(totals_are_sums_and_counters_only_grow)
 {
-	uint64_t before[7], sum[7], after[7], v;
-	int cpu, n, i;
+	uint64_t before[MAX_COUNTERS], sum[MAX_COUNTERS], after[MAX_COUNTERS], v;
+	int cpu, n, i, reads, clamps, fallbacks;
 
 	REQUIRE_KVMCLOCK();
+	ASSERT_EQ(0, discover_counters());
+	reads = counter_index("reads");
+	clamps = counter_index("clamps");
+	fallbacks = counter_index("fallbacks");
+	/* The documented counters are there (more may be added). */
+	ASSERT_GE(nr_counters, 7);
+	ASSERT_GE(reads, 0);
+	ASSERT_GE(clamps, 0);
+	ASSERT_GE(fallbacks, 0);
 	n = nr_cpu_dirs();
-	for (i = 0; i < 7; i++) {
-		ASSERT_EQ(0, read_u64(-1, per_cpu_counters[i], &before[i]));
+	for (i = 0; i < nr_counters; i++) {
+		ASSERT_EQ(0, read_u64(-1, counters[i], &before[i])) TH_LOG("%s", counters[i]);
 		sum[i] = 0;
 	}
 	for (cpu = 0; cpu < n; cpu++)
-		for (i = 0; i < 7; i++) {
-			ASSERT_EQ(0, read_u64(cpu, per_cpu_counters[i], &v));
+		for (i = 0; i < nr_counters; i++) {
+			ASSERT_EQ(0, read_u64(cpu, counters[i], &v)) TH_LOG("cpu%d/%s", cpu, counters[i]);
 			sum[i] += v;
 		}
 	usleep(200000);
-	for (i = 0; i < 7; i++) {
-		ASSERT_EQ(0, read_u64(-1, per_cpu_counters[i], &after[i]));
+	for (i = 0; i < nr_counters; i++) {
+		ASSERT_EQ(0, read_u64(-1, counters[i], &after[i]));
 		/* Counters move between the reads: the sum lies between two totals. */
-		EXPECT_GE(sum[i], before[i]) TH_LOG("%s", per_cpu_counters[i]);
-		EXPECT_LE(sum[i], after[i]) TH_LOG("%s", per_cpu_counters[i]);
+		EXPECT_GE(sum[i], before[i]) TH_LOG("%s", counters[i]);
+		EXPECT_LE(sum[i], after[i]) TH_LOG("%s", counters[i]);
 	}
-	EXPECT_LE(after[2], after[0]) TH_LOG("more clamps than reads");
-	EXPECT_LE(after[3], after[0]) TH_LOG("more fallbacks than reads");
+	EXPECT_LE(after[clamps], after[reads]) TH_LOG("more clamps than reads");
+	EXPECT_LE(after[fallbacks], after[reads]) TH_LOG("more fallbacks than reads");
 }
 
 TEST(healthy_host_gives_no_refused_or_replaced_records)
@@ -274,7 +318,7 @@ TEST(stable_flag_and_rating_are_sane)
 	EXPECT_TRUE(rating >= 1 && rating <= 499);
 	n = nr_cpu_dirs();
 	for (cpu = 0; cpu < n; cpu++) {
-		snprintf(path, sizeof(path), DIR "/cpu%d/stable", cpu);
+		snprintf(path, sizeof(path), KC_DIR "/cpu%d/stable", cpu);
 		ASSERT_EQ(0, read_file(path, buf, sizeof(buf)));
 		if (!cpu_online(cpu))
 			continue;
