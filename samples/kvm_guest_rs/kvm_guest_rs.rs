@@ -7,12 +7,15 @@
 //! features the host offers; off KVM it refuses to load with `-ENODEV`.
 //!
 //! Each feature has a module parameter (`kvmclock`, `steal_time`, `pv_eoi`, `async_pf`) that
-//! switches it on or off; the kernel rejects a value that is not a boolean with `-EINVAL`.
+//! switches it on or off; the kernel rejects a value that is not a boolean with `-EINVAL`. A
+//! feature that is on is checked and started as [`feature`] describes.
 //!
 //! Implemented so far: the `kvm-clock-rs` clocksource ([`kvmclock`]). Its counters are in
 //! `/sys/kernel/kvm_guest_rs/kvmclock/`, its test and benchmark files in
-//! `/sys/kernel/debug/kvm_guest_rs/`.
+//! `/sys/kernel/debug/kvm_guest_rs/` (with the module's own, [`bench`]).
 
+mod bench;
+mod feature;
 mod kvmclock;
 mod stress;
 
@@ -62,53 +65,28 @@ module! {
     },
 }
 
-/// Whether a feature was asked for by its parameter and is offered by the host.
-#[derive(Clone, Copy)]
-struct Switch {
-    /// Parameter name.
-    name: &'static str,
-    /// Value of the module parameter.
-    wanted: bool,
-    /// Whether the host offers what the feature needs.
-    offered: bool,
-    /// Whether this module implements the feature yet.
-    implemented: bool,
-}
-
-impl Switch {
-    /// Returns the word that describes the switch in the load message.
-    fn state(self) -> &'static str {
-        match (self.implemented, self.wanted, self.offered) {
-            (false, _, _) => "not implemented yet",
-            (true, true, true) => "on",
-            (true, true, false) => "unsupported by host",
-            (true, false, _) => "off by parameter",
-        }
-    }
-}
-
 /// Returns the feature switches for the host features `f`, from the module parameters.
-fn switches(f: Features) -> [Switch; 4] {
+fn switches(f: Features) -> [feature::Switch; 4] {
     [
-        Switch {
+        feature::Switch {
             name: "kvmclock",
             wanted: module_parameters::kvmclock.value(),
             offered: f.has_kvmclock(),
             implemented: true,
         },
-        Switch {
+        feature::Switch {
             name: "steal_time",
             wanted: module_parameters::steal_time.value(),
             offered: f.has(Feature::STEAL_TIME),
             implemented: false,
         },
-        Switch {
+        feature::Switch {
             name: "pv_eoi",
             wanted: module_parameters::pv_eoi.value(),
             offered: f.has(Feature::PV_EOI),
             implemented: false,
         },
-        Switch {
+        feature::Switch {
             name: "async_pf",
             wanted: module_parameters::async_pf.value(),
             offered: f.has_async_pf_int(),
@@ -121,8 +99,8 @@ fn switches(f: Features) -> [Switch; 4] {
 struct KvmGuestRs {
     /// The kvmclock feature, if it runs.
     _kvmclock: Option<kvmclock::KvmClock>,
-    /// `ktime_bench` and `ktime_warp` in debugfs.
-    _bench: kvmclock::Bench,
+    /// `ktime_bench`, `ktime_warp` and `publish_stress` in debugfs.
+    _bench: bench::Bench,
     /// `/sys/kernel/debug/kvm_guest_rs/`.
     _debugfs: debugfs::Dir,
     /// `/sys/kernel/kvm_guest_rs/`.
@@ -169,23 +147,15 @@ impl kernel::Module for KvmGuestRs {
 
         let sysfs = sysfs::Dir::new_in_kernel(c"kvm_guest_rs")?;
         let debugfs = debugfs::Dir::new(c"kvm_guest_rs");
-        let bench = kvmclock::Bench::new(&debugfs)?;
+        let bench = bench::Bench::new(&debugfs)?;
+        let env = feature::Env {
+            host: f,
+            sysfs: &sysfs,
+            debugfs: &debugfs,
+        };
         // Any step may fail after kvmclock: its clocksource reaches timekeeping only once the
         // module is live.
-        let kvmclock = if kvmclock_switch.wanted && kvmclock_switch.offered {
-            match kvmclock::KvmClock::check(f)? {
-                Ok(pair) => Some(kvmclock::KvmClock::new(pair, f, rating, &sysfs, &debugfs)?),
-                Err(kvmclock::Skip::InTree) => {
-                    pr_info!(
-                        "feature kvmclock: the in-tree kvm-clock runs; boot with no-kvmclock to use kvm-clock-rs\n"
-                    );
-                    None
-                }
-                Err(kvmclock::Skip::Unsupported) => None,
-            }
-        } else {
-            None
-        };
+        let kvmclock = feature::start::<kvmclock::KvmClock>(kvmclock_switch, rating, &env)?;
         if module_parameters::inject_init_failure.value() {
             pr_info!("inject_init_failure: failing the load after setting everything up\n");
             return Err(EAGAIN);

@@ -8,9 +8,8 @@ mod common;
 use common::{body_for, Last, Scripted};
 use proptest::prelude::*;
 use pvclock::abi::{
-    clamp_monotonic, default_rating, msr_pair, rating_from_param, read, read_known, Body, Known,
-    LastValue, MsrPair, SnapshotError, Source, GUEST_STOPPED, NO_KNOWN_VERSION, RATING,
-    RATING_INVARIANT_TSC, TSC_STABLE_BIT,
+    clamp_monotonic, read, read_known, Body, Known, LastValue, SnapshotError, Source,
+    GUEST_STOPPED, NO_KNOWN_VERSION, TSC_STABLE_BIT,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -205,28 +204,6 @@ fn concurrent_clamp_is_monotonic_per_thread_and_globally_bounded() {
         clamps.load(Ordering::Relaxed) > 0,
         "skewed readers must have been clamped"
     );
-}
-
-#[test]
-fn rating_policy_matches_kvmclock_init() {
-    assert_eq!(default_rating(true, true, false), RATING_INVARIANT_TSC);
-    assert_eq!(default_rating(true, true, true), RATING);
-    assert_eq!(default_rating(true, false, false), RATING);
-    assert_eq!(default_rating(false, true, false), RATING);
-    assert_eq!(rating_from_param(0, 299), Some(299));
-    assert_eq!(rating_from_param(1, 400), Some(1));
-    assert_eq!(rating_from_param(499, 400), Some(499));
-    for bad in [-1, 500, i32::MIN, i32::MAX] {
-        assert_eq!(rating_from_param(bad, 400), None, "{bad}");
-    }
-}
-
-#[test]
-fn msr_pair_prefers_clocksource2() {
-    assert_eq!(msr_pair(true, true), Some(MsrPair::New));
-    assert_eq!(msr_pair(true, false), Some(MsrPair::New));
-    assert_eq!(msr_pair(false, true), Some(MsrPair::Legacy));
-    assert_eq!(msr_pair(false, false), None);
 }
 
 #[test]

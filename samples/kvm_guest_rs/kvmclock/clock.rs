@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The clock itself: per-CPU records and statistics, the read path, the clocksource and the CPU
+//! hotplug callbacks.
+
+use super::policy::MsrPair;
+use kernel::{
+    cpu::CpuId,
+    cpuhp,
+    kvm_para::shared::PerCpu,
+    local::Local64,
+    new_spinlock,
+    percpu::PerCpuBox,
+    preempt::{
+        self,
+        ThisCpu, //
+    },
+    prelude::*,
+    pvclock::{
+        self,
+        abi::{
+            self,
+            Epoch, //
+        },
+        Body,
+        Known,
+        LastValue,
+        Source,
+        VcpuTimeInfo, //
+    },
+    sync::{
+        atomic::{
+            Atomic,
+            AtomicFlag,
+            Relaxed, //
+        },
+        Arc,
+        SetOnce,
+        SpinLock, //
+    },
+    time::{
+        clocksource,
+        Instant,
+        Monotonic, //
+    },
+};
+
+/// Name of the clocksource.
+const NAME: &CStr = c"kvm-clock-rs";
+
+/// Interval between two log lines about the same CPU's unusable record.
+const FALLBACK_LOG_NS: u64 = 10 * abi::NSEC_PER_SEC;
+
+/// Statistics and read state of one CPU, in its per-CPU area.
+///
+/// Only this CPU updates them (with preemption disabled, or in its hotplug callbacks); the
+/// counters of the read path are [`Local64`], which need no `LOCK`ed instruction for that.
+pub(super) struct CpuStats {
+    /// Clock reads on this CPU.
+    pub(super) reads: Local64,
+    /// Version-loop retries (the host was updating the record).
+    pub(super) retries: Local64,
+    /// Reads the monotonic clamp moved forward.
+    pub(super) clamps: Local64,
+    /// Reads served from the reference record because this CPU's record was unusable.
+    pub(super) fallbacks: Local64,
+    /// Clock value (ns, at least 1) when an unusable record was last logged, 0 for never.
+    fallback_logged: Atomic<u64>,
+    /// `PVCLOCK_GUEST_STOPPED` events seen in this CPU's record.
+    pub(super) guest_stopped: Local64,
+    /// The record version the last full read found usable and trusted stable
+    /// ([`abi::Reading::known_version`]), [`abi::NO_KNOWN_VERSION`] if none.
+    known_version: Local64,
+    /// Version of the record in which the last `GUEST_STOPPED` was counted.
+    stopped_version: Atomic<u32>,
+    /// Successful registrations of this CPU's record with the host.
+    pub(super) registrations: Atomic<u64>,
+    /// Registrations refused because the host wrote an unusable record.
+    pub(super) invalid: Atomic<u64>,
+}
+
+/// What [`Clock::stats`] shows for a CPU that is not possible: nothing ever updates it.
+static NO_STATS: CpuStats = CpuStats::new();
+
+impl CpuStats {
+    /// Returns statistics with every counter at 0 and no known record version.
+    const fn new() -> Self {
+        Self {
+            reads: Local64::new(0),
+            retries: Local64::new(0),
+            clamps: Local64::new(0),
+            fallbacks: Local64::new(0),
+            fallback_logged: Atomic::new(0),
+            guest_stopped: Local64::new(0),
+            known_version: Local64::new(abi::NO_KNOWN_VERSION),
+            stopped_version: Atomic::new(0),
+            registrations: Atomic::new(0),
+            invalid: Atomic::new(0),
+        }
+    }
+}
+
+/// State of the cross-CPU warp test.
+pub(super) struct Warp {
+    /// The last value read by any CPU under the lock.
+    pub(super) last: u64,
+}
+
+/// The clock: records, policy and statistics shared by the clocksource, the hotplug callbacks,
+/// sysfs and debugfs.
+#[pin_data]
+pub(super) struct Clock {
+    /// The per-CPU records, shared with the host.
+    pub(super) records: Arc<PerCpu<VcpuTimeInfo>>,
+    /// The MSR pair the records are registered with.
+    pub(super) pair: MsrPair,
+    /// CPUID has `KVM_FEATURE_CLOCKSOURCE_STABLE_BIT`: a record's `TSC_STABLE` can be trusted.
+    pub(super) trust_stable: bool,
+    /// A record that was valid at registration, for CPUs whose own record is unusable.
+    pub(super) reference: SetOnce<Body>,
+    /// The global monotonic clamp.
+    last: LastValue,
+    /// Set while the module loads: an unusable record then fails the load.
+    loading: AtomicFlag,
+    /// Per-CPU statistics and read state.
+    pub(super) stats: PerCpuBox<CpuStats>,
+    /// Rating of the clocksource.
+    pub(super) rating: i32,
+    /// The wall-clock time at kvmclock 0, if the host gave one.
+    pub(super) epoch: Option<Epoch>,
+    /// Origin of the `ktime_get()` values the debugfs files print.
+    pub(super) base: Instant<Monotonic>,
+    /// State of the warp test of the debugfs file `warp`.
+    #[pin]
+    pub(super) warp: SpinLock<Warp>,
+}
+
+impl Clock {
+    /// Allocates the clock for `records`, registered through the MSR pair `pair`.
+    ///
+    /// The clock starts in the loading state, in which an unusable record fails the hotplug
+    /// callback (see [`Clock::loaded`]).
+    pub(super) fn new(
+        records: Arc<PerCpu<VcpuTimeInfo>>,
+        pair: MsrPair,
+        trust_stable: bool,
+        rating: i32,
+        epoch: Option<Epoch>,
+    ) -> Result<Arc<Self>> {
+        let stats = PerCpuBox::new(|_| CpuStats::new(), GFP_KERNEL)?;
+        Arc::pin_init(
+            pin_init!(Self {
+                records,
+                pair,
+                trust_stable,
+                reference: SetOnce::new(),
+                last: LastValue::new(),
+                loading: AtomicFlag::new(true),
+                stats,
+                rating,
+                epoch,
+                base: Instant::<Monotonic>::now(),
+                warp <- new_spinlock!(Warp { last: 0 }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Ends the loading state: from now on a CPU whose record is unusable reads the reference
+    /// record instead of failing.
+    pub(super) fn loaded(&self) {
+        self.loading.store(false, Relaxed);
+    }
+
+    /// Returns the statistics of `cpu`.
+    #[inline]
+    pub(super) fn stats(&self, cpu: CpuId) -> &CpuStats {
+        self.stats.get(cpu).unwrap_or(&NO_STATS)
+    }
+
+    /// Returns the statistics of the current CPU, for updates.
+    #[inline(always)]
+    fn this_stats<'a>(&'a self, cpu: ThisCpu<'a>) -> &'a CpuStats {
+        self.stats.this_cpu(cpu)
+    }
+
+    /// Reads the clock in nanoseconds on the current CPU.
+    ///
+    /// The common case is a record whose version an earlier read on this CPU checked
+    /// ([`pvclock::read_known`]); everything else (a new version, retries, the clamp, the
+    /// fallback, `GUEST_STOPPED`) is in [`Clock::read_full`].
+    #[inline]
+    pub(super) fn read(&self) -> u64 {
+        let guard = preempt::disable();
+        let cpu = guard.this_cpu();
+        let s = self.this_stats(cpu);
+        let record = self.records.this_slot(cpu);
+        s.reads.inc();
+        let torn = match pvclock::read_known(&record, || s.known_version.get()) {
+            Known::Ns(ns) => return ns,
+            Known::Torn => true,
+            Known::Unknown => false,
+        };
+        self.read_full(&guard, torn)
+    }
+
+    /// The full read: a new version, version retries, the monotonic clamp, the fallback and
+    /// `GUEST_STOPPED`. `torn` tells that the first attempt in [`Clock::read`] saw an update.
+    ///
+    /// Takes the preemption guard rather than the CPU, so that the common case never needs the
+    /// CPU number.
+    #[inline(never)]
+    fn read_full(&self, guard: &preempt::Guard, torn: bool) -> u64 {
+        let cpu = guard.this_cpu();
+        let s = self.this_stats(cpu);
+        let r = pvclock::read(
+            &self.records.this_slot(cpu),
+            || self.reference.as_ref().copied().unwrap_or_default(),
+            &self.last,
+            self.trust_stable,
+        );
+        s.known_version.set(r.known_version());
+        let retries = u64::from(r.retries) + u64::from(torn);
+        if retries != 0 {
+            s.retries.add(retries);
+        }
+        if r.clamped {
+            s.clamps.inc();
+        }
+        if let Source::Fallback(why) = r.source {
+            s.fallbacks.inc();
+            self.log_fallback(cpu, s, why, r.ns);
+        }
+        if r.flags & abi::GUEST_STOPPED != 0 {
+            // Count each stop once (the host rewrites the record, with a new version, to set
+            // the flag). The flag itself is left for `kvm_check_and_clear_guest_paused()`, which
+            // touches every watchdog; tell the one watchdog a module can reach.
+            if s.stopped_version.xchg(r.version, Relaxed) != r.version {
+                s.guest_stopped.inc();
+                pvclock::touch_hung_task_detector();
+            }
+        }
+        r.ns
+    }
+
+    /// Logs, at most every [`FALLBACK_LOG_NS`] per CPU, that a registered record became unusable.
+    ///
+    /// Runs in the read path, in any context: it prints with `printk_deferred()`. Reads on a CPU
+    /// whose record is not registered (a CPU coming online, before its hotplug callback) are the
+    /// expected bring-up window and are only counted.
+    #[cold]
+    fn log_fallback(&self, cpu: ThisCpu<'_>, s: &CpuStats, why: abi::SnapshotError, ns: u64) {
+        if !self.records.is_enabled(cpu.id()) {
+            return;
+        }
+        let last = s.fallback_logged.load(Relaxed);
+        if last != 0 && ns.wrapping_sub(last) < FALLBACK_LOG_NS {
+            return;
+        }
+        s.fallback_logged.store(ns.max(1), Relaxed);
+        kernel::pr_warn_deferred!(
+            "kvm-clock-rs: CPU{}: the host's pvclock record became unusable ({:?}); reading the reference record ({} reads so far)\n",
+            cpu.id().as_u32(),
+            why,
+            s.fallbacks.get()
+        );
+    }
+
+    /// Sums a statistic over all CPUs.
+    pub(super) fn total(&self, f: impl Fn(&CpuStats) -> u64) -> u64 {
+        self.stats
+            .iter()
+            .map(|(_, s)| f(s))
+            .fold(0, u64::wrapping_add)
+    }
+
+    /// Returns the record of `cpu` as it is now, or why it cannot be used.
+    pub(super) fn snapshot(&self, cpu: CpuId) -> Result<abi::Snapshot, abi::SnapshotError> {
+        abi::snapshot(&self.records.slot(cpu), || 0, abi::MAX_RETRIES).map_err(|(e, _)| e)
+    }
+}
+
+/// The clocksource callbacks.
+pub(super) struct ClockOps(pub(super) Arc<Clock>);
+
+#[vtable]
+impl clocksource::Operations for ClockOps {
+    const NAME: &'static CStr = NAME;
+
+    #[inline]
+    fn read(&self) -> u64 {
+        self.0.read()
+    }
+}
+
+/// The CPU hotplug callbacks: register and unregister each CPU's record.
+pub(super) struct Hotplug(pub(super) Arc<Clock>);
+
+#[vtable]
+impl cpuhp::Operations for Hotplug {
+    const NAME: &'static CStr = c"kvm_guest_rs/kvmclock:online";
+
+    fn online(&self, cpu: ThisCpu<'_>) -> Result {
+        let c = &self.0;
+        let s = c.this_stats(cpu);
+        // Whatever the host writes now is checked again by a full read.
+        s.known_version.set(abi::NO_KNOWN_VERSION);
+        c.records.enable(cpu).inspect_err(|e| {
+            pr_warn!(
+                "kvm-clock-rs: CPU{}: MSR {:#x} refused ({})\n",
+                cpu.id().as_u32(),
+                c.records.msr().number(),
+                e.to_errno()
+            );
+        })?;
+        s.registrations.add(1, Relaxed);
+        // The host fills the record while it handles the MSR write.
+        match c.snapshot(cpu.id()) {
+            Ok(snap) => {
+                c.reference.populate(snap.body);
+                Ok(())
+            }
+            Err(why) => {
+                s.invalid.add(1, Relaxed);
+                // Stop the host writing garbage; reads on this CPU use the reference record.
+                let _ = c.records.disable(cpu);
+                let loading = c.loading.load(Relaxed);
+                pr_warn!(
+                    "kvm-clock-rs: CPU{}: the host wrote an unusable pvclock record ({:?}); {}\n",
+                    cpu.id().as_u32(),
+                    why,
+                    if loading {
+                        "refusing to load"
+                    } else {
+                        "this CPU reads the reference record"
+                    }
+                );
+                if loading {
+                    Err(EIO)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn offline(&self, cpu: ThisCpu<'_>) {
+        self.0
+            .this_stats(cpu)
+            .known_version
+            .set(abi::NO_KNOWN_VERSION);
+        if let Err(e) = self.0.records.disable(cpu) {
+            pr_warn!(
+                "kvm-clock-rs: CPU{}: cannot reset MSR {:#x} ({})\n",
+                cpu.id().as_u32(),
+                self.0.records.msr().number(),
+                e.to_errno()
+            );
+        }
+    }
+}
