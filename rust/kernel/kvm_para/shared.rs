@@ -24,7 +24,9 @@
 //!   enable(this_cpu)        ─▶ slot zeroed, MSR = phys | enable bit, slot published
 //!   disable(this_cpu)       ─▶ MSR = 0, unpublished, slot zeroed
 //!   reboot, kexec           ─▶ reboot notifier: MSR = 0 on every online CPU (IPI), and no
-//!                              further enable succeeds
+//!                              further enable succeeds; syscore shutdown: the last CPU again
+//!   suspend, hibernation    ─▶ syscore suspend: MSR = 0 on the last CPU (the others went
+//!                              offline through their hotplug callbacks); resume: MSR again
 //!   drop()                  ─▶ still published on an online CPU: disabled there by IPI;
 //!                              still published anywhere else: pages leaked, with a warning;
 //!                              else pages freed
@@ -50,7 +52,12 @@
 //! records stay published and the host keeps writing them, into memory of the crashed kernel
 //! that the crash kernel (which runs in its own reserved region) never allocates.
 //!
+//! `local_interrupt_disable()` disables interrupts with `local_irq_save()` on every
+//! configuration in 7.3 (`include/linux/interrupt_rc.h`), preemptible or not, which is what the
+//! per-CPU state machine relies on.
+//!
 //! C headers: [`arch/x86/include/asm/set_memory.h`](srctree/arch/x86/include/asm/set_memory.h),
+//! [`include/linux/syscore_ops.h`](srctree/include/linux/syscore_ops.h),
 //! [`include/linux/cc_platform.h`](srctree/include/linux/cc_platform.h),
 //! [`include/linux/reboot.h`](srctree/include/linux/reboot.h)
 
@@ -316,6 +323,9 @@ unsafe impl<T> Sync for SlotAddr<T> {}
 ///   together with the MSR write (so no other enable or disable of this state can run between
 ///   the check, the MSR write and the store).
 /// - Once `shut_down` is set, no slot is published again.
+/// - `syscore` is registered with `register_syscore()` (its `data` pointing at `self`) from
+///   `PerCpu::new()` until `PerCpu::drop()` unregisters it; `suspended` is only used by its
+///   callbacks, which run on one CPU with interrupts off.
 /// - `reboot` is registered with `register_reboot_notifier()` from `PerCpu::new()` until
 ///   `PerCpu::drop()` unregisters it.
 struct State {
@@ -331,7 +341,17 @@ struct State {
     published: KVec<Atomic<u64>>,
     shut_down: AtomicFlag,
     reboot: Opaque<bindings::notifier_block>,
+    syscore: Opaque<bindings::syscore>,
+    /// The MSR value the syscore suspend callback took back, to restore at resume.
+    suspended: Atomic<u64>,
 }
+
+/// The syscore callbacks of every [`State`] (suspend and hibernation, shutdown).
+static SYSCORE_OPS: bindings::syscore_ops = bindings::syscore_ops {
+    suspend: Some(State::syscore_suspend),
+    resume: Some(State::syscore_resume),
+    shutdown: Some(State::syscore_shutdown),
+};
 
 impl State {
     /// Returns the address of slot `i`.
@@ -444,6 +464,72 @@ impl State {
                 &raw const bindings::__cpu_online_mask,
             )
         };
+    }
+
+    /// Returns the `State` of a syscore callback and the proofs of its context.
+    ///
+    /// # Safety
+    ///
+    /// `data` must be the `data` of the `syscore` of a live `State`, and the caller a syscore
+    /// callback: those run on the one CPU left online, with interrupts disabled.
+    unsafe fn syscore_context<'a>(
+        data: *mut c_void,
+    ) -> (&'a State, ThisCpu<'a>, &'a LocalInterruptDisabled) {
+        // SAFETY: By the safety requirements.
+        let this = unsafe { &*data.cast::<State>() };
+        // SAFETY: Syscore callbacks run with interrupts disabled, so they stay on their CPU.
+        let irq = unsafe { LocalInterruptDisabled::assume_disabled() };
+        // SAFETY: As above.
+        let cpu = unsafe { ThisCpu::new_unchecked(CpuId::current()) };
+        (this, cpu, irq)
+    }
+
+    /// Suspend and hibernation (also the restore kernel's jump into the image, and kexec with
+    /// `preserve_context`): the other CPUs are offline (their records were disabled by their
+    /// hotplug callbacks), so disable this one's, and remember it for [`State::syscore_resume`].
+    ///
+    /// # Safety
+    ///
+    /// Called by the syscore code with the `data` of a registered `syscore` of a live `State`.
+    unsafe extern "C" fn syscore_suspend(data: *mut c_void) -> c_int {
+        // SAFETY: By the safety requirements.
+        let (this, cpu, irq) = unsafe { Self::syscore_context(data) };
+        let value = this.published[cpu.index()].load(Relaxed);
+        if this.disable(cpu, irq).is_err() {
+            // The host refuses to stop: the suspend must not go on with it writing.
+            return EIO.to_errno();
+        }
+        this.suspended.store(value, Relaxed);
+        0
+    }
+
+    /// Resume: publishes again what [`State::syscore_suspend`] took back (the host forgot it).
+    ///
+    /// # Safety
+    ///
+    /// As for [`State::syscore_suspend`].
+    unsafe extern "C" fn syscore_resume(data: *mut c_void) {
+        // SAFETY: By the safety requirements.
+        let (this, cpu, irq) = unsafe { Self::syscore_context(data) };
+        let value = this.suspended.xchg(0, Relaxed);
+        if value != 0 {
+            // CAST: `stride` is at most `PAGE_SIZE`; the flag bits are below it.
+            let flags = value & (this.stride as u64 - 1) & !this.enable;
+            let _ = this.enable(cpu, flags, irq);
+        }
+    }
+
+    /// Shutdown (reboot, kexec), after the reboot notifiers, on the last CPU: nothing may be
+    /// published any more.
+    ///
+    /// # Safety
+    ///
+    /// As for [`State::syscore_suspend`].
+    unsafe extern "C" fn syscore_shutdown(data: *mut c_void) {
+        // SAFETY: By the safety requirements.
+        let (this, cpu, irq) = unsafe { Self::syscore_context(data) };
+        this.shut_down.xchg(true, Full);
+        let _ = this.disable(cpu, irq);
     }
 
     /// The reboot notifier: every record off on every CPU before the next kernel or the
@@ -593,9 +679,25 @@ impl<R: HostRecord> PerCpu<R> {
                     next: core::ptr::null_mut(),
                     priority: 0,
                 }),
+                syscore: Opaque::new(bindings::syscore {
+                    node: bindings::list_head {
+                        next: core::ptr::null_mut(),
+                        prev: core::ptr::null_mut(),
+                    },
+                    ops: &SYSCORE_OPS,
+                    data: core::ptr::null_mut(),
+                }),
+                suspended: Atomic::new(0),
             },
             GFP_KERNEL,
         )?;
+        // SAFETY: `syscore` is pinned in `state`, which lives until `drop()` unregisters it;
+        // `data` points at `state`, as the callbacks require.
+        // INVARIANT: Registered here, unregistered in `drop()`.
+        unsafe {
+            (*state.syscore.get()).data = core::ptr::from_ref::<State>(&state).cast_mut().cast();
+            bindings::register_syscore(state.syscore.get());
+        }
         // SAFETY: `reboot` is pinned in `state`, which lives until `drop()` unregisters it; the
         // callback's requirements hold. `register_reboot_notifier()` cannot fail.
         // INVARIANT: Registered here, unregistered in `drop()`.
@@ -773,6 +875,9 @@ impl<R: HostRecord> Drop for PerCpu<R> {
         // SAFETY: `reboot` was registered in `new()`. Unregistering waits for a notifier call in
         // progress, so the state stays valid for it.
         unsafe { bindings::unregister_reboot_notifier(self.state.reboot.get()) };
+        // SAFETY: `syscore` was registered in `new()`; unregistering takes the syscore lock, so
+        // no callback runs on `state` afterwards.
+        unsafe { bindings::unregister_syscore(self.state.syscore.get()) };
         if self.state.busy() {
             // A slot is still registered: disable it on its CPU. Hotplug is not locked (a drop
             // from a hotplug callback would deadlock): a CPU that goes offline meanwhile runs its

@@ -18,10 +18,12 @@ struct Case;
 impl kernel::Module for Case {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // Its fields are private; with a leaked value, `PerCpu::new()` would take it.
+        static OWNED: kernel::sync::atomic::AtomicFlag =
+            kernel::sync::atomic::AtomicFlag::new(false);
         let forged: kernel::kvm_para::msr::PerCpuMsr<kernel::pvclock::VcpuTimeInfo> =
             kernel::kvm_para::msr::PerCpuMsr {
                 desc: todo!(),
-                owned: kernel::sync::atomic::AtomicFlag::new(false),
+                owned: &OWNED,
             };
         let _ = forged.msr();
         Ok(Case)
