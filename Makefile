@@ -43,25 +43,25 @@ kernel: setup
 	@tools/kernel/build.sh $(FLAVOUR) >/dev/null
 
 module: setup
-	@kout=$$($(KOUT_CMD)) && tools/module-build.sh "$$kout"
+	@kout=$$($(KOUT_CMD)) && tools/kernel/module-build.sh "$$kout"
 
 initramfs: setup
-	@kout=$$($(KOUT_CMD)) && ko=$$(tools/module-build.sh "$$kout" | tail -n1) && \
-	. tools/lib.sh && kgr_load_env && \
+	@kout=$$($(KOUT_CMD)) && ko=$$(tools/kernel/module-build.sh "$$kout" | tail -n1) && \
+	. tools/lib/lib.sh && kgr_load_env && \
 	tools/runner/mkinitramfs "$(KGR_CACHE)/initramfs-$(FLAVOUR).cpio.gz" "$$(kgr_kernel_src)" "$$ko" && \
 	echo "$(KGR_CACHE)/initramfs-$(FLAVOUR).cpio.gz"
 
 run: setup
-	@tools/run.sh
+	@tools/make/run.sh
 
 check:
-	@FLAVOUR=debug tools/check.sh
+	@FLAVOUR=debug tools/make/check.sh
 
 compare: setup
-	@tools/compare.sh
+	@tools/make/compare.sh
 
 validate-model: setup
-	@tools/validate-model.sh
+	@tools/make/validate-model.sh
 
 host-test:
 	@cd tools/host && cargo test

@@ -11,7 +11,7 @@
 # Prints the output directory as the last line on stdout.
 set -euo pipefail
 KGR_TAG=kernel
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 kgr_load_env
 
 FLAVOUR=${1:-default}

@@ -29,7 +29,7 @@
 set -euo pipefail
 KGR_TAG=qemu
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../lib.sh"
+. "$HERE/../lib/lib.sh"
 
 QCACHE="$KGR_CACHE/qemu"
 PATCHES="$HERE/patches"

@@ -20,7 +20,7 @@
 # step goes to stderr; the last stdout line is the pristine tree's path.
 set -euo pipefail
 KGR_TAG=qemu
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 QEMU_SERIES=${QEMU_SERIES:-10.0}
 MESON_WHEEL=meson==1.5.0

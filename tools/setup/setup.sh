@@ -31,7 +31,7 @@ HOST_PKGS=(
 )
 
 KGR_TAG=setup
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 step() { kgr_step "$@"; }
 die() { kgr_die "$@"; }
 

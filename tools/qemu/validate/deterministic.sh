@@ -3,7 +3,7 @@
 #
 # Plan "deterministic": a workload for the host model's deterministic mode
 # (-icount, -seed, -rtc clock=vm with a fixed base, x-steal-ppm, an async-PF
-# window given on -cpu).  tools/validate-model.sh boots it twice and compares
+# window given on -cpu).  tools/make/validate-model.sh boots it twice and compares
 # the two consoles byte for byte; the plan also checks what it measured.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 V=/kgr/validate

@@ -11,7 +11,7 @@
 # async PF records, or write an MSR.
 set -uo pipefail
 KGR_TAG=compile-fail
-. "$(dirname "$0")/../../lib.sh"
+. "$(dirname "$0")/../../lib/lib.sh"
 kgr_load_env
 KOUT=$1
 DIR=$(cd "$(dirname "$0")" && pwd)

@@ -2,7 +2,7 @@
 # Shared shell helpers for kvm-guest-rs tools.  Source it; it loads the
 # toolchain description written by tools/setup/setup.sh.
 
-KGR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KGR_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KGR_CACHE=${KGR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-guest-rs}
 
 kgr_die() {
@@ -72,4 +72,22 @@ kgr_kernel_out() {
 	h=$(cat "$KGR_REPO/tools/kernel/configs/base.config" "$KGR_REPO/tools/kernel/configs/$flavour.config" \
 		<(printf '%s\n' "$RUSTC" "$("$RUSTC" --version)" "$LLVM_SUFFIX" "$BINDGEN") | sha256sum | cut -c1-12)
 	printf '%s' "$KGR_CACHE/build/linux-$KVERSION$(kgr_tree_suffix)-$flavour-$h"
+}
+
+# kgr_qemu_model: prints the QEMU that has the project's KVM PV host model:
+# $QEMU_MODEL if set, else the last one tools/qemu/build.sh built under
+# $KGR_CACHE/qemu.  Fails (prints nothing) if there is none, or if the binary
+# lacks the model (its vCPUs have no x-kvmclock-fault property).
+kgr_qemu_model() {
+	local b qemu=${QEMU_MODEL:-} help
+	if [ -z "$qemu" ]; then
+		for b in "$KGR_CACHE"/qemu/build-*/qemu-system-x86_64; do
+			[ -x "$b" ] && qemu=$b
+		done
+	fi
+	[ -n "$qemu" ] || return 1
+	# No pipe into grep -q: under pipefail, QEMU dying of SIGPIPE would look like a failure.
+	help=$("$qemu" -device max-x86_64-cpu,help 2>/dev/null) || return 1
+	[ "${help#*x-kvmclock-fault}" != "$help" ] || return 1
+	printf '%s\n' "$qemu"
 }

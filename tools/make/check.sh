@@ -14,7 +14,7 @@
 # failure.
 set -uo pipefail
 KGR_TAG=check
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 FLAVOUR=${FLAVOUR:-debug}
 # One directory per kernel tree (KGR_TREE), so two work trees can check at once.
@@ -69,7 +69,7 @@ if [ $cargo_rc -ne 0 ] && ! grep -q '^test .* FAILED$' "$WORK/cargo-test.log"; t
 	record FAIL "host: cargo test builds and runs"
 	tail -n 20 "$WORK/cargo-test.log" >&2
 fi
-"$KGR_REPO/tools/runner/selftest.sh" 2>&1 | tee "$WORK/runner-selftest.log" | "$KGR_REPO/tools/ktap-count" "host: run-guest" >>"$RESULTS"
+"$KGR_REPO/tools/runner/selftest.sh" 2>&1 | tee "$WORK/runner-selftest.log" | "$KGR_REPO/tools/lib/ktap-count" "host: run-guest" >>"$RESULTS"
 check "host: cargo fmt --check" sh -c "cd '$KGR_REPO/tools/host' && cargo fmt --all --check"
 check "host: cargo clippy, no warnings" sh -c "cd '$KGR_REPO/tools/host' && cargo clippy -q --workspace --all-targets -- -D warnings"
 phase_end
@@ -101,7 +101,7 @@ phase_end
 phase_start module
 KO=""
 if [ -n "$KOUT" ]; then
-	if "$KGR_REPO/tools/module-build.sh" "$KOUT" >"$WORK/module.out" 2>"$WORK/module.log"; then
+	if "$KGR_REPO/tools/kernel/module-build.sh" "$KOUT" >"$WORK/module.out" 2>"$WORK/module.log"; then
 		KO=$(tail -n1 "$WORK/module.out")
 		record PASS "module: build kvm_guest_rs.ko out of tree with CLIPPY=1"
 		if grep -qE '^(warning|error)' "$WORK/module.log"; then
@@ -116,7 +116,7 @@ if [ -n "$KOUT" ]; then
 	fi
 	# What safe code must not be able to write (host-shared memory, MSRs).
 	"$KGR_REPO/tools/testing/rust-compile-fail/run.sh" "$KOUT" 2>&1 | tee "$WORK/compile-fail.log" |
-		"$KGR_REPO/tools/ktap-count" "module: compile-fail" >>"$RESULTS"
+		"$KGR_REPO/tools/lib/ktap-count" "module: compile-fail" >>"$RESULTS"
 else
 	record SKIP "module: build (kernel build failed)"
 fi
@@ -129,15 +129,8 @@ phase_end
 # phase ($QEMU_MODEL), else one built earlier in $KGR_CACHE/qemu; without one
 # the phase records a SKIP with the reason.
 kvmclock_model_boots() {
-	local qemu=${QEMU_MODEL:-} help="" b initrd rc name cpu append plan
-	if [ -z "$qemu" ]; then
-		for b in "$KGR_CACHE"/qemu/build-*/qemu-system-x86_64; do
-			[ -x "$b" ] && qemu=$b
-		done
-	fi
-	# No pipe into grep -q: under pipefail, QEMU dying of SIGPIPE would look like a failure.
-	[ -n "$qemu" ] && help=$("$qemu" -device max-x86_64-cpu,help 2>/dev/null)
-	if [ -z "$qemu" ] || [ "${help#*x-kvmclock-fault}" = "${help:-}" ]; then
+	local qemu initrd rc name cpu append plan
+	if ! qemu=$(kgr_qemu_model); then
 		record SKIP "kvmclock (host model): no QEMU with the KVM PV host model (run tools/qemu/build.sh)"
 		return
 	fi
@@ -161,12 +154,12 @@ kvmclock_model_boots() {
 			--log "$WORK/kvmclock-$name.console" --ktap "$WORK/kvmclock-$name.ktap"
 		rc=$?
 		if [ $rc -le 1 ]; then
-			"$KGR_REPO/tools/ktap-count" "kvmclock (host model, $name)" <"$WORK/kvmclock-$name.ktap" >>"$RESULTS"
+			"$KGR_REPO/tools/lib/ktap-count" "kvmclock (host model, $name)" <"$WORK/kvmclock-$name.ktap" >>"$RESULTS"
 		else
 			record FAIL "kvmclock (host model, $name): boot reached a verdict (exit $rc, console $WORK/kvmclock-$name.console)"
 		fi
 	done
-	# Teardown at kexec (plans/teardown.sh): an initramfs that carries kexec,
+	# Teardown at kexec (selftests/kvm_guest_rs/kexec_teardown.sh): an initramfs that carries kexec,
 	# this kernel and the plain initramfs for the kernel it kexecs into.
 	if ! KGR_KEXEC_KERNEL="$KOUT/arch/x86/boot/bzImage" KGR_KEXEC_INITRD="$initrd" \
 		"$KGR_REPO/tools/runner/mkinitramfs" "$WORK/initramfs-kexec.cpio.gz" "$KSRC" "$KO" 2>"$WORK/initramfs-kexec.log"; then
@@ -179,7 +172,7 @@ kvmclock_model_boots() {
 		--timeout 900 --log "$WORK/teardown.console" --ktap "$WORK/teardown.ktap"
 	rc=$?
 	if [ $rc -le 1 ]; then
-		"$KGR_REPO/tools/ktap-count" "teardown (host model, kexec)" <"$WORK/teardown.ktap" >>"$RESULTS"
+		"$KGR_REPO/tools/lib/ktap-count" "teardown (host model, kexec)" <"$WORK/teardown.ktap" >>"$RESULTS"
 	else
 		record FAIL "teardown (host model, kexec): boot reached a verdict (exit $rc, console $WORK/teardown.console)"
 	fi
@@ -191,10 +184,10 @@ if [ -n "$KO" ]; then
 	INITRD="$WORK/initramfs.cpio.gz"
 	if "$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$KSRC" "$KO" 2>"$WORK/initramfs.log"; then
 		"$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" \
-			--plan check --hostctl --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
+			--plan boot --hostctl --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
 		brc=$?
 		if [ $brc -le 1 ]; then
-			"$KGR_REPO/tools/ktap-count" "guest (stock QEMU)" <"$WORK/boot-stock.ktap" >>"$RESULTS"
+			"$KGR_REPO/tools/lib/ktap-count" "guest (stock QEMU)" <"$WORK/boot-stock.ktap" >>"$RESULTS"
 		fi
 		if [ $brc -ge 2 ]; then
 			record FAIL "guest (stock QEMU): boot reached a verdict (exit $brc, console $WORK/boot-stock.console)"
@@ -211,7 +204,7 @@ phase_end
 # --- model -------------------------------------------------------------------
 # The QEMU host model of the KVM PV interface: the module's tests again, now
 # on "KVM" (load/unload under lockdep and KASAN), then the in-tree C guest
-# judging the model (tools/validate-model.sh).
+# judging the model (tools/make/validate-model.sh).
 phase_start model
 QEMU_MODEL=""
 if "$KGR_REPO/tools/qemu/build.sh" >"$WORK/qemu.out" 2>"$WORK/qemu.log"; then
@@ -223,18 +216,18 @@ else
 fi
 if [ -n "$QEMU_MODEL" ] && [ -n "$KO" ]; then
 	"$KGR_REPO/tools/runner/run-guest" --qemu "$QEMU_MODEL" --cpu max,x-tcg-kvm-pv=on \
-		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan check --hostctl \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan boot --hostctl \
 		--log "$WORK/boot-model.console" --ktap "$WORK/boot-model.ktap" --timeout 600
 	brc=$?
-	[ $brc -le 1 ] && "$KGR_REPO/tools/ktap-count" "guest (model)" <"$WORK/boot-model.ktap" >>"$RESULTS"
+	[ $brc -le 1 ] && "$KGR_REPO/tools/lib/ktap-count" "guest (model)" <"$WORK/boot-model.ktap" >>"$RESULTS"
 	[ $brc -ge 2 ] && record FAIL "guest (model): boot reached a verdict (exit $brc, console $WORK/boot-model.console)"
 fi
 if [ -n "$QEMU_MODEL" ] && [ -n "$KOUT" ]; then
 	rm -f "$WORK/validate/validate.ktap"
-	VALIDATE_OUT="$WORK/validate" "$KGR_REPO/tools/validate-model.sh" "$KOUT" >"$WORK/validate.out" 2>"$WORK/validate.log"
+	VALIDATE_OUT="$WORK/validate" "$KGR_REPO/tools/make/validate-model.sh" "$KOUT" >"$WORK/validate.out" 2>"$WORK/validate.log"
 	vrc=$?
 	if [ -s "$WORK/validate/validate.ktap" ] && [ $vrc -le 1 ]; then
-		"$KGR_REPO/tools/ktap-count" "model (C guest)" <"$WORK/validate/validate.ktap" >>"$RESULTS"
+		"$KGR_REPO/tools/lib/ktap-count" "model (C guest)" <"$WORK/validate/validate.ktap" >>"$RESULTS"
 	else
 		record FAIL "model (C guest): validate-model reached a verdict"
 		tail -n 20 "$WORK/validate.log" | sed 's/^/  | /' >&2

@@ -6,7 +6,7 @@
 # in deterministic icount mode (run-guest --icount 0: one virtual nanosecond
 # per guest instruction, so nanoseconds read as instructions).
 #
-# Measures (plan tools/runner/plans/compare.sh): (a) ktime_get() cost in the
+# Measures (plan tools/runner/plans/clock-cost.sh): (a) ktime_get() cost in the
 # kernel and the raw kvm-clock-rs read, (b) user-space
 # clock_gettime(CLOCK_MONOTONIC), vDSO in A and system call in B, (c) warps
 # across CPUs.  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
@@ -16,22 +16,16 @@
 #   COMPARE_DOCS=1          also copy the plot to Documentation/virt/kvm_guest_rs/
 set -euo pipefail
 KGR_TAG=compare
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 kgr_load_env
 
 FLAVOUR=${FLAVOUR:-default}
 OUT="$KGR_CACHE/compare$(kgr_tree_suffix)"
 mkdir -p "$OUT"
-qemu=${QEMU_MODEL:-}
-if [ -z "$qemu" ]; then
-	for b in "$KGR_CACHE"/qemu/build-*/qemu-system-x86_64; do
-		[ -x "$b" ] && qemu=$b
-	done
-fi
-[ -n "$qemu" ] || kgr_die "no QEMU host model: run tools/qemu/build.sh (or set QEMU_MODEL)"
+qemu=$(kgr_qemu_model) || kgr_die "no QEMU host model: run tools/qemu/build.sh (or set QEMU_MODEL)"
 
 KOUT=$("$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" | tail -n1)
-KO=$("$KGR_REPO/tools/module-build.sh" "$KOUT" | tail -n1)
+KO=$("$KGR_REPO/tools/kernel/module-build.sh" "$KOUT" | tail -n1)
 "$KGR_REPO/tools/runner/mkinitramfs" "$OUT/initramfs.cpio.gz" "$(kgr_kernel_src)" "$KO"
 
 : >"$OUT/results.tsv"
@@ -42,7 +36,7 @@ for side in A B; do
 	start=$(date +%s)
 	rc=0
 	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --icount 0 \
-		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$OUT/initramfs.cpio.gz" --plan compare \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$OUT/initramfs.cpio.gz" --plan clock-cost \
 		--append "$append" --timeout 3600 --log "$OUT/$side.console" --ktap "$OUT/$side.ktap" || rc=$?
 	kgr_step "boot $side: exit $rc in $(($(date +%s) - start)) s"
 	[ $rc -le 1 ] || kgr_die "boot $side reached no verdict (console $OUT/$side.console)"
@@ -56,7 +50,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>
 	python3 -m venv "$venv"
 	"$venv/bin/pip" install -q matplotlib
 fi
-"$venv/bin/python" "$KGR_REPO/tools/compare-report.py" "$OUT/results.tsv" "$OUT/report.rst" "$OUT/compare.png"
+"$venv/bin/python" "$KGR_REPO/tools/lib/compare-report.py" "$OUT/results.tsv" "$OUT/report.rst" "$OUT/compare.png"
 if [ "${COMPARE_DOCS:-0}" = 1 ]; then
 	cp "$OUT/compare.png" "$KGR_REPO/Documentation/virt/kvm_guest_rs/compare.png"
 fi

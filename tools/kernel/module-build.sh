@@ -7,7 +7,7 @@
 # Prints the path of kvm_guest_rs.ko as the last stdout line.
 set -euo pipefail
 KGR_TAG=module
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 kgr_load_env
 KOUT=$1
 [ -f "$KOUT/.config" ] || kgr_die "$KOUT is not a configured kernel build: run 'make kernel' first"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""compare-report: table and plot of `make compare` (tools/compare.sh).
+"""compare-report: table and plot of `make compare` (tools/make/compare.sh).
 
 Input: results.tsv, lines "SIDE KEY VALUE..." from the compare plan, where SIDE
 is A (in-tree kvm-clock) or B (kvm-clock-rs) and the benchmarks give "CALLS NS".

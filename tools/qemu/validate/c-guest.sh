@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Plan "validate-model": the unmodified in-tree C guest (CONFIG_KVM_GUEST)
-# judges the QEMU host model.  Booted by tools/validate-model.sh with
+# judges the QEMU host model.  Booted by tools/make/validate-model.sh with
 # -cpu ...,x-tcg-kvm-pv=on, a known tsc-frequency and -rtc base, a PCI serial
 # port, and the host channel (hostq) to read the model's counters.
 # Expected values come from the kernel command line: kgr.tsc_khz=,

@@ -10,14 +10,14 @@
 # unless QEMU names another binary or STOCK=1 asks for the distribution's.
 set -euo pipefail
 KGR_TAG=run
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 kgr_load_env
 FLAVOUR=${FLAVOUR:-default}
 
 kgr_step "kernel ($FLAVOUR flavour)"
 KOUT=$("$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" | tail -n1)
 kgr_step "module"
-KO=$("$KGR_REPO/tools/module-build.sh" "$KOUT" | tail -n1)
+KO=$("$KGR_REPO/tools/kernel/module-build.sh" "$KOUT" | tail -n1)
 kgr_step "initramfs"
 INITRD="$KGR_CACHE/run/initramfs.cpio.gz"
 mkdir -p "$KGR_CACHE/run"
@@ -29,7 +29,7 @@ if [ "${ACCEL:-tcg}" = tcg ] && [ -z "${QEMU:-}" ] && [ "${STOCK:-0}" != 1 ]; th
 fi
 kgr_step "booting (accel ${ACCEL:-tcg}; console log $KGR_CACHE/run/console.log)"
 rc=0
-"$KGR_REPO/tools/runner/run-guest" "${QEMU_ARGS[@]}" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan run \
+"$KGR_REPO/tools/runner/run-guest" "${QEMU_ARGS[@]}" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan demo \
 	--append "${PARAMS:+kgr.params=${PARAMS// /,}} ${CMDLINE-no-kvmclock}" --log "$KGR_CACHE/run/console.log" \
 	--ktap "$KGR_CACHE/run/output.txt" --timeout 300 || rc=$?
 sed 's/^/  guest| /' "$KGR_CACHE/run/output.txt" 2>/dev/null || true

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Plan of `make compare` (tools/compare.sh): the same measurements with the
+# Plan of `make compare` (tools/make/compare.sh): the same measurements with the
 # in-tree kvm-clock (kgr.compare=A, normal boot) and with kvm-clock-rs
 # (kgr.compare=B, booted with no-kvmclock, module loaded).  Meant for
 # deterministic runs (run-guest --icount 0: one virtual ns per instruction).

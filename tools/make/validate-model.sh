@@ -7,7 +7,7 @@
 # directory is given, the $FLAVOUR kernel (default: debug, the kernel make
 # check validates); boots the C guest (CONFIG_KVM_GUEST, no nopv) on -cpu max,x-tcg-kvm-pv=on with a known TSC frequency, -rtc base,
 # injected steal and a PCI serial port, and runs the plan
-# tools/qemu/validate/validate-model.sh, which reads the model's counters
+# tools/qemu/validate/c-guest.sh, which reads the model's counters
 # through the host channel.  Then boots a workload twice in deterministic
 # mode (-icount, x-steal-ppm, async-PF window on -cpu; plan
 # tools/qemu/validate/deterministic.sh) and checks that both consoles are
@@ -16,7 +16,7 @@
 # (default $KGR_CACHE/validate).
 set -euo pipefail
 KGR_TAG=validate-model
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 kgr_load_env
 # The flavour make check validates, so that both judge the same kernel.
 FLAVOUR=${FLAVOUR:-debug}
@@ -35,7 +35,7 @@ rc=0
 "$KGR_REPO/tools/runner/run-guest" --qemu "$QEMU_BIN" \
 	--cpu "max,x-tcg-kvm-pv=on,tsc-frequency=$TSC_HZ,x-steal-host=off,x-steal-ppm=$((STEAL_PCT * 10000))" \
 	--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$OUT/initramfs.cpio.gz" \
-	--plan validate-model --hostctl --timeout 900 \
+	--plan c-guest --hostctl --timeout 900 \
 	--append "kgr.tsc_khz=$((TSC_HZ / 1000)) kgr.rtc_base=$RTC_EPOCH kgr.steal_pct=$STEAL_PCT" \
 	--qemu-arg -rtc --qemu-arg "base=$RTC_BASE,clock=vm" \
 	--qemu-arg -chardev --qemu-arg null,id=kgrnull --qemu-arg -device --qemu-arg pci-serial,chardev=kgrnull \
@@ -75,7 +75,7 @@ grep -q '^not ok' "$OUT/icount.results" && rc=1
 { echo "TAP version 13"; tail -n1 "$OUT/icount.results"; sed '$d' "$OUT/icount.results"; } >>"$OUT/validate.ktap"
 
 cat "$OUT/validate.ktap"
-"$KGR_REPO/tools/ktap-count" model <"$OUT/validate.ktap" >"$OUT/results"
+"$KGR_REPO/tools/lib/ktap-count" model <"$OUT/validate.ktap" >"$OUT/results"
 printf '%s passed, %s failed, %s skipped\n' "$(grep -c '^PASS' "$OUT/results")" \
 	"$(grep -c '^FAIL' "$OUT/results")" "$(grep -c '^SKIP' "$OUT/results")"
 exit $rc
