@@ -10,7 +10,8 @@
 #                 table and plot (Documentation/virt/kvm_guest_rs/kvmclock.rst)
 #
 # Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
-# C guest judges the QEMU host model), host-test, clean-cache, help.
+# C guest judges the QEMU host model), host-test, rustdoc (the kernel
+# crate's documentation with the new abstractions), clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` and, unless
 #            given, `validate-model` use debug),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
@@ -27,9 +28,9 @@ FLAVOUR ?= default
 ACCEL ?= tcg
 export KGR_CACHE ACCEL
 
-KOUT_CMD = tools/kernel/build.sh $(FLAVOUR) | tail -n1
+KOUT_CMD = tools/kernel/kernel-build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check compare validate-model host-test clean-cache
+.PHONY: all help setup kernel module initramfs run check compare validate-model host-test rustdoc clean-cache
 
 all: module
 
@@ -40,7 +41,7 @@ setup:
 	@tools/setup/setup.sh
 
 kernel: setup
-	@tools/kernel/build.sh $(FLAVOUR) >/dev/null
+	@tools/kernel/kernel-build.sh $(FLAVOUR) >/dev/null
 
 module: setup
 	@kout=$$($(KOUT_CMD)) && tools/kernel/module-build.sh "$$kout"
@@ -65,6 +66,9 @@ validate-model: setup
 
 host-test:
 	@cd tools/host && cargo test
+
+rustdoc: setup
+	@tools/kernel/kernel-build.sh $(FLAVOUR) rustdoc >/dev/null
 
 clean-cache:
 	rm -rf "$(KGR_CACHE)/build" "$(KGR_CACHE)/module" "$(KGR_CACHE)/check"

@@ -75,7 +75,7 @@ kgr_kernel_out() {
 }
 
 # kgr_qemu_model: prints the QEMU that has the project's KVM PV host model:
-# $QEMU_MODEL if set, else the last one tools/qemu/build.sh built under
+# $QEMU_MODEL if set, else the last one tools/qemu/qemu-build.sh built under
 # $KGR_CACHE/qemu.  Fails (prints nothing) if there is none, or if the binary
 # lacks the model (its vCPUs have no x-kvmclock-fault property).
 kgr_qemu_model() {

@@ -77,7 +77,7 @@ phase_end
 # --- kernel ------------------------------------------------------------------
 phase_start kernel
 KOUT=""
-if "$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" >"$WORK/kernel.out" 2>"$WORK/kernel.log"; then
+if "$KGR_REPO/tools/kernel/kernel-build.sh" "$FLAVOUR" >"$WORK/kernel.out" 2>"$WORK/kernel.log"; then
 	KOUT=$(tail -n1 "$WORK/kernel.out")
 	record PASS "kernel: build linux $KVERSION ($FLAVOUR flavour, CLIPPY=1)"
 	w="$KOUT/.kgr-overlay-warnings"
@@ -92,6 +92,22 @@ else
 	tail -n 30 "$WORK/kernel.log" | sed 's/^/  | /' >&2
 fi
 KSRC=$(kgr_kernel_src)
+# rustdoc of the kernel crate with the overlay (about a minute; not incremental,
+# so it is skipped when rust/ and the patches are what the last clean run saw).
+if [ -n "$KOUT" ]; then
+	doc_key=$(cd "$KGR_REPO" && find rust tools/kernel/patches -type f -print0 | LC_ALL=C sort -z |
+		xargs -0 cat | sha256sum | cut -c1-16)
+	if [ "$(cat "$KOUT/.kgr-rustdoc-ok" 2>/dev/null)" = "$doc_key" ]; then
+		record PASS "kernel: rustdoc builds without warnings (rust/ unchanged since the last clean run)"
+	elif "$KGR_REPO/tools/kernel/kernel-build.sh" "$FLAVOUR" rustdoc >"$WORK/rustdoc.out" 2>"$WORK/rustdoc.log" &&
+		! grep -qE '^(warning|error)' "$WORK/rustdoc.log"; then
+		echo "$doc_key" >"$KOUT/.kgr-rustdoc-ok"
+		record PASS "kernel: rustdoc builds without warnings"
+	else
+		record FAIL "kernel: rustdoc builds without warnings"
+		grep -E -A5 '^(warning|error)' "$WORK/rustdoc.log" | head -n 20 | sed 's/^/  | /' >&2
+	fi
+fi
 mapfile -t RUST_FILES < <(cd "$KGR_REPO" && find rust samples tools/testing/rust-compile-fail -name '*.rs' | sort)
 check "kernel: rustfmt --check of rust/ and samples/" \
 	sh -c "cd '$KGR_REPO' && '$RUSTFMT' --edition 2021 --config-path '$KSRC/.rustfmt.toml' --check ${RUST_FILES[*]}"
@@ -115,7 +131,7 @@ if [ -n "$KOUT" ]; then
 		tail -n 30 "$WORK/module.log" | sed 's/^/  | /' >&2
 	fi
 	# What safe code must not be able to write (host-shared memory, MSRs).
-	"$KGR_REPO/tools/testing/rust-compile-fail/run.sh" "$KOUT" 2>&1 | tee "$WORK/compile-fail.log" |
+	"$KGR_REPO/tools/testing/rust-compile-fail/compile-fail.sh" "$KOUT" 2>&1 | tee "$WORK/compile-fail.log" |
 		"$KGR_REPO/tools/lib/ktap-count" "module: compile-fail" >>"$RESULTS"
 else
 	record SKIP "module: build (kernel build failed)"
@@ -131,7 +147,7 @@ phase_end
 kvmclock_model_boots() {
 	local qemu initrd rc name cpu append plan
 	if ! qemu=$(kgr_qemu_model); then
-		record SKIP "kvmclock (host model): no QEMU with the KVM PV host model (run tools/qemu/build.sh)"
+		record SKIP "kvmclock (host model): no QEMU with the KVM PV host model (run tools/qemu/qemu-build.sh)"
 		return
 	fi
 	if [ -z "$KO" ]; then
@@ -207,7 +223,7 @@ phase_end
 # judging the model (tools/make/validate-model.sh).
 phase_start model
 QEMU_MODEL=""
-if "$KGR_REPO/tools/qemu/build.sh" >"$WORK/qemu.out" 2>"$WORK/qemu.log"; then
+if "$KGR_REPO/tools/qemu/qemu-build.sh" >"$WORK/qemu.out" 2>"$WORK/qemu.log"; then
 	QEMU_MODEL=$(tail -n1 "$WORK/qemu.out")
 	record PASS "model: build QEMU with the KVM PV host model"
 else

@@ -22,9 +22,9 @@ kgr_load_env
 FLAVOUR=${FLAVOUR:-default}
 OUT="$KGR_CACHE/compare$(kgr_tree_suffix)"
 mkdir -p "$OUT"
-qemu=$(kgr_qemu_model) || kgr_die "no QEMU host model: run tools/qemu/build.sh (or set QEMU_MODEL)"
+qemu=$(kgr_qemu_model) || kgr_die "no QEMU host model: run tools/qemu/qemu-build.sh (or set QEMU_MODEL)"
 
-KOUT=$("$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" | tail -n1)
+KOUT=$("$KGR_REPO/tools/kernel/kernel-build.sh" "$FLAVOUR" | tail -n1)
 KO=$("$KGR_REPO/tools/kernel/module-build.sh" "$KOUT" | tail -n1)
 "$KGR_REPO/tools/runner/mkinitramfs" "$OUT/initramfs.cpio.gz" "$(kgr_kernel_src)" "$KO"
 

@@ -15,7 +15,7 @@ kgr_load_env
 FLAVOUR=${FLAVOUR:-default}
 
 kgr_step "kernel ($FLAVOUR flavour)"
-KOUT=$("$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" | tail -n1)
+KOUT=$("$KGR_REPO/tools/kernel/kernel-build.sh" "$FLAVOUR" | tail -n1)
 kgr_step "module"
 KO=$("$KGR_REPO/tools/kernel/module-build.sh" "$KOUT" | tail -n1)
 kgr_step "initramfs"
@@ -25,7 +25,7 @@ mkdir -p "$KGR_CACHE/run"
 QEMU_ARGS=()
 if [ "${ACCEL:-tcg}" = tcg ] && [ -z "${QEMU:-}" ] && [ "${STOCK:-0}" != 1 ]; then
 	kgr_step "QEMU with the KVM PV host model"
-	QEMU_ARGS=(--qemu "$("$KGR_REPO/tools/qemu/build.sh" | tail -n1)" --cpu max,x-tcg-kvm-pv=on)
+	QEMU_ARGS=(--qemu "$("$KGR_REPO/tools/qemu/qemu-build.sh" | tail -n1)" --cpu max,x-tcg-kvm-pv=on)
 fi
 kgr_step "booting (accel ${ACCEL:-tcg}; console log $KGR_CACHE/run/console.log)"
 rc=0

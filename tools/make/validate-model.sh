@@ -3,7 +3,7 @@
 #
 # validate-model.sh [KOUT]: judge the QEMU host model with the in-tree C guest.
 #
-# Builds the patched QEMU (tools/qemu/build.sh) and, unless a kernel build
+# Builds the patched QEMU (tools/qemu/qemu-build.sh) and, unless a kernel build
 # directory is given, the $FLAVOUR kernel (default: debug, the kernel make
 # check validates); boots the C guest (CONFIG_KVM_GUEST, no nopv) on -cpu max,x-tcg-kvm-pv=on with a known TSC frequency, -rtc base,
 # injected steal and a PCI serial port, and runs the plan
@@ -25,8 +25,8 @@ STEAL_PCT=20
 RTC_BASE=2024-01-01T00:00:00
 RTC_EPOCH=$(date -u -d "$RTC_BASE" +%s)
 
-QEMU_BIN=$("$KGR_REPO/tools/qemu/build.sh" | tail -n1)
-KOUT=${1:-$("$KGR_REPO/tools/kernel/build.sh" "$FLAVOUR" | tail -n1)}
+QEMU_BIN=$("$KGR_REPO/tools/qemu/qemu-build.sh" | tail -n1)
+KOUT=${1:-$("$KGR_REPO/tools/kernel/kernel-build.sh" "$FLAVOUR" | tail -n1)}
 OUT=${VALIDATE_OUT:-$KGR_CACHE/validate}
 mkdir -p "$OUT"
 "$KGR_REPO/tools/runner/mkinitramfs" "$OUT/initramfs.cpio.gz" "$(kgr_kernel_src)"

@@ -16,7 +16,7 @@
 #    that python/wheels normally carries come from PyPI ("pip download").
 #
 # Layout: $KGR_CACHE/qemu/dl (downloads), $KGR_CACHE/qemu/qemu-VER-pristine
-# (unpacked tree + wheels; never modified afterwards: build.sh hard-links it).  One progress line per
+# (unpacked tree + wheels; never modified afterwards: qemu-build.sh hard-links it).  One progress line per
 # step goes to stderr; the last stdout line is the pristine tree's path.
 set -euo pipefail
 KGR_TAG=qemu

@@ -200,7 +200,7 @@ impl Pending {
 ///
 /// # Invariants
 ///
-/// - `pending.cs` is `inner.cs`. Once `pending.state` is [`REGISTERED`], `inner.cs` is
+/// - `pending.cs` is `inner.cs`. Once `pending.state` is `REGISTERED`, `inner.cs` is
 ///   registered with `clocksource_register_hz()` and stays registered or unbound until `drop()`;
 ///   `inner` is not dropped before `clocksource_unregister()` succeeded.
 /// - If `notifier` is set, `pending.live` is registered with `register_module_notifier()` until

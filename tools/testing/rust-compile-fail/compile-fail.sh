@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# run.sh KOUT: compile-fail tests of the kernel crate's abstractions, as KTAP.
+# compile-fail.sh KOUT: compile-fail tests of the kernel crate's abstractions, as KTAP.
 #
-# Each *.rs here is a tiny module built out of tree against the kernel build
-# KOUT.  Its "// expect:" line says what must happen: "ok" (it builds; the
+# Each *.rs here (with harness.inc, the module around its case()) is a tiny
+# module built out of tree against the kernel build KOUT.  Its "// expect:" line says what must happen: "ok" (it builds; the
 # control case, so a broken harness cannot pass the others) or a rustc error
 # code (the build fails with that code).  What they show: safe code cannot
 # name an arbitrary MSR for host-shared memory, forge a descriptor, publish

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build.sh: build qemu-system-x86_64 (TCG only) with the KVM PV host model.
+# qemu-build.sh: build qemu-system-x86_64 (TCG only) with the KVM PV host model.
 #
 # Idempotent and incremental:
 #  1. tools/qemu/fetch.sh provides the pristine QEMU 10.0.x tree;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# build.sh FLAVOUR: configure and build the guest kernel.
+# kernel-build.sh FLAVOUR [rustdoc]: configure and build the guest kernel (or,
+# with "rustdoc", the documentation of its Rust crates, after the kernel).
 #
 # The kernel source is a writable copy of Debian's pristine linux-source tree
 # with the project's overlay applied (tools/kernel/overlay.sh).  Each flavour
@@ -73,4 +74,9 @@ if [ "$(stamp)" != "$before" ]; then
 	grep -E -B3 -A3 "($re)" "$OUT/.kgr-build.log" | grep -E -A6 '(^|: )(warning|error)' >"$OUT/.kgr-overlay-warnings" || true
 fi
 kgr_step "linux $KVERSION ($FLAVOUR) built in $(($(date +%s) - start)) s: $OUT/arch/x86/boot/bzImage"
+if [ "${2:-}" = rustdoc ]; then
+	kgr_step "rustdoc ($FLAVOUR)"
+	kmake -j"$(nproc)" rustdoc >&2
+	kgr_step "rustdoc: $OUT/Documentation/output/rust/rustdoc/kernel/index.html"
+fi
 printf '%s\n' "$OUT"
