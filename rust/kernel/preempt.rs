@@ -166,6 +166,12 @@ mod arch {
         // so it reaches 0 exactly when preemption is enabled again and a reschedule is pending;
         // `preempt_schedule_notrace_thunk` then saves every register it clobbers, as for the C
         // caller (`__preempt_schedule_notrace()`). The stack is not touched otherwise.
+        //
+        // The `call` is where C needs `ASM_CALL_CONSTRAINT` (a frame set up before the call, for
+        // frame-pointer unwinding and objtool). Without `nostack` the compiler treats the asm as
+        // using the stack (it keeps the stack aligned for the call and the red zone is off in
+        // the kernel), and with `CONFIG_FRAME_POINTER` the kernel builds Rust with
+        // `-Cforce-frame-pointers=yes`, so every function containing it has its frame.
         #[cfg(CONFIG_PREEMPTION)]
         unsafe {
             crate::asm!(

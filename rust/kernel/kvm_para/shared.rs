@@ -24,7 +24,7 @@
 //!   enable(this_cpu)        ─▶ slot zeroed, MSR = phys | enable bit, slot published
 //!   disable(this_cpu)       ─▶ MSR = 0, unpublished, slot zeroed
 //!   reboot, kexec           ─▶ reboot notifier: MSR = 0 on every online CPU (IPI), and no
-//!                              further enable succeeds; syscore shutdown: the last CPU again
+//!                              further enable succeeds; syscore shutdown: the same again
 //!   suspend, hibernation    ─▶ syscore suspend: MSR = 0 on the last CPU (the others went
 //!                              offline through their hotplug callbacks); resume: MSR again
 //!   drop()                  ─▶ still published on an online CPU: disabled there by IPI;
@@ -519,17 +519,22 @@ impl State {
         }
     }
 
-    /// Shutdown (reboot, kexec), after the reboot notifiers, on the last CPU: nothing may be
-    /// published any more.
+    /// Shutdown (reboot, kexec), after the reboot notifiers: nothing may be published any more.
+    ///
+    /// Runs in process context with every CPU still online (after `migrate_to_reboot_cpu()`),
+    /// so it does what the reboot notifier does. It also covers an owner created after the
+    /// reboot notifiers ran: `register_syscore()` in [`PerCpu::new`] takes the lock this runs
+    /// under, and `system_state` is already past `SYSTEM_RUNNING` here.
     ///
     /// # Safety
     ///
-    /// As for [`State::syscore_suspend`].
+    /// `data` must be the `data` of the registered `syscore` of a live, pinned `State`.
     unsafe extern "C" fn syscore_shutdown(data: *mut c_void) {
         // SAFETY: By the safety requirements.
-        let (this, cpu, irq) = unsafe { Self::syscore_context(data) };
+        let this = unsafe { &*data.cast::<State>() };
         this.shut_down.xchg(true, Full);
-        let _ = this.disable(cpu, irq);
+        // SAFETY: Process context; `this` is pinned (safety requirements).
+        unsafe { this.disable_online() };
     }
 
     /// The reboot notifier: every record off on every CPU before the next kernel or the
@@ -703,10 +708,13 @@ impl<R: HostRecord> PerCpu<R> {
         // INVARIANT: Registered here, unregistered in `drop()`.
         unsafe { bindings::register_reboot_notifier(state.reboot.get()) };
         // Created while the system goes down (the reboot chain may have run already): publish
-        // nothing. The notifier chain's lock orders this read after a chain that ran.
+        // nothing. `kernel_restart_prepare()` and friends set `system_state` after the reboot
+        // notifiers and before `syscore_shutdown()`, which runs under the lock
+        // `register_syscore()` above took: either that shutdown disables this owner, or it ran
+        // before and this read sees the new state.
         // SAFETY: `system_state` is a plain `enum` the kernel sets once per transition.
         let state_now = unsafe { core::ptr::read_volatile(&raw const bindings::system_state) };
-        if state_now != bindings::system_states_SYSTEM_RUNNING {
+        if state_now > bindings::system_states_SYSTEM_RUNNING {
             state.shut_down.store(true, Relaxed);
         }
         // INVARIANT: `pages` holds the slots of `state`; `own` points at them.
@@ -870,22 +878,25 @@ impl<R: HostRecord> PerCpu<R> {
 
 impl<R: HostRecord> Drop for PerCpu<R> {
     fn drop(&mut self) {
-        // Unregistering the notifier, the IPIs and the page conversion sleep.
+        // The IPIs, unregistering the notifiers and the page conversion sleep.
         might_sleep();
+        if self.state.busy() {
+            // A slot is still registered: disable it on its CPU, before the reboot notifier and
+            // the syscore entry go (a reboot meanwhile finds nothing published). Hotplug is not
+            // locked (a drop from a hotplug callback would deadlock): a CPU that goes offline
+            // meanwhile runs its queued IPIs while it dies, and one that stays offline keeps its
+            // slot published, which leaks the pages below. Nothing enables a slot meanwhile:
+            // `&mut self`, and a resume cannot run while a task drops this.
+            // SAFETY: Process context; `state` is pinned.
+            unsafe { self.state.disable_online() };
+        }
         // SAFETY: `reboot` was registered in `new()`. Unregistering waits for a notifier call in
         // progress, so the state stays valid for it.
         unsafe { bindings::unregister_reboot_notifier(self.state.reboot.get()) };
         // SAFETY: `syscore` was registered in `new()`; unregistering takes the syscore lock, so
-        // no callback runs on `state` afterwards.
+        // no shutdown callback runs on `state` afterwards (suspend callbacks run with every task
+        // frozen, never concurrently with this).
         unsafe { bindings::unregister_syscore(self.state.syscore.get()) };
-        if self.state.busy() {
-            // A slot is still registered: disable it on its CPU. Hotplug is not locked (a drop
-            // from a hotplug callback would deadlock): a CPU that goes offline meanwhile runs its
-            // queued IPIs while it dies, and one that stays offline keeps its slot published,
-            // which leaks the pages below. Nothing enables a slot meanwhile (`&mut self`).
-            // SAFETY: Process context (dropping an owner may sleep); `state` is pinned.
-            unsafe { self.state.disable_online() };
-        }
         if self.state.busy() {
             for (i, p) in self.state.published.iter().enumerate() {
                 let v = p.load(Relaxed);

@@ -172,7 +172,15 @@ impl Pending {
         }
     }
 
-    /// The module notifier: registers `cs` once the owner is live.
+    /// The module notifier: registers `cs` once the owner is live, and makes sure it is gone
+    /// when the owner goes.
+    ///
+    /// A [`Registration`] that is dropped unregisters this notifier first (a module's `exit`
+    /// runs before the `MODULE_STATE_GOING` notification), so `MODULE_STATE_GOING` only reaches
+    /// a leaked one (`mem::forget()`): still pending, it must never register (the module text
+    /// its callbacks point to is about to be freed); registered, it is unregistered here and
+    /// its memory stays leaked. Unregistering cannot fail then: a current clocksource holds a
+    /// reference on its owner, so the module could not be unloaded.
     ///
     /// # Safety
     ///
@@ -185,11 +193,24 @@ impl Pending {
         let nb = Opaque::cast_from(nb);
         // SAFETY: By the safety requirements, `nb` is embedded in a live `Pending`.
         let this = unsafe { &*crate::container_of!(nb, Pending, live) };
-        // CAST: `MODULE_STATE_LIVE` is a small enumerator.
-        if action == bindings::module_state_MODULE_STATE_LIVE as c_ulong
-            && module.cast::<bindings::module>() == this.owner
-        {
+        if module.cast::<bindings::module>() != this.owner {
+            // CAST: `NOTIFY_DONE` is 0.
+            return bindings::NOTIFY_DONE as c_int;
+        }
+        // CAST: The module states are small enumerators.
+        if action == bindings::module_state_MODULE_STATE_LIVE as c_ulong {
             this.register();
+        } else if action == bindings::module_state_MODULE_STATE_GOING as c_ulong
+            && this.state.cmpxchg(PENDING, FAILED, Relaxed).is_err()
+            && this.state.load(Relaxed) == REGISTERED
+        {
+            // SAFETY: `cs` is registered (type invariant of `Registration`) and stays valid: its
+            // registration was leaked, so its memory is never freed.
+            let ret = unsafe { bindings::clocksource_unregister(this.cs) };
+            pr_warn!(
+                "a leaked clocksource registration outlived its module; unregistered ({})\n",
+                ret
+            );
         }
         // CAST: `NOTIFY_DONE` is 0.
         bindings::NOTIFY_DONE as c_int
@@ -325,7 +346,7 @@ impl<T: Operations> Registration<T> {
             pending,
             notifier: false,
         };
-        if !this.pending.owner_live() {
+        if !this.pending.owner.is_null() {
             // SAFETY: `live` is pinned in `pending`, which lives until `drop()` unregisters it;
             // the callback's requirements hold. `register_module_notifier()` cannot fail.
             unsafe { bindings::register_module_notifier(this.pending.live.get()) };
