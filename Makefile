@@ -11,7 +11,9 @@
 #
 # Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
 # C guest judges the QEMU host model), host-test, rustdoc (the kernel
-# crate's documentation with the new abstractions), clean-cache, help.
+# crate's documentation with the new abstractions), series (the upstream
+# patch series, checked: applies, checkpatch; SERIES_BUILD=debug also builds
+# it in tree), clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` and, unless
 #            given, `validate-model` use debug),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
@@ -30,7 +32,7 @@ export KGR_CACHE ACCEL
 
 KOUT_CMD = tools/kernel/kernel-build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check compare validate-model host-test rustdoc clean-cache
+.PHONY: all help setup kernel module initramfs run check compare validate-model host-test rustdoc series clean-cache
 
 all: module
 
@@ -69,6 +71,9 @@ host-test:
 
 rustdoc: setup
 	@tools/kernel/kernel-build.sh $(FLAVOUR) rustdoc >/dev/null
+
+series: setup
+	@tools/kernel/series.sh "$(KGR_CACHE)/series"
 
 clean-cache:
 	rm -rf "$(KGR_CACHE)/build" "$(KGR_CACHE)/module" "$(KGR_CACHE)/check"

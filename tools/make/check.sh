@@ -8,7 +8,9 @@
 # compile-fail cases of the abstractions);
 # boot (guest under stock QEMU: boot-time KUnit, module selftests); model
 # (QEMU with the KVM PV host model: the module selftests on "KVM", and the
-# in-tree C guest validating the model).  Each result is recorded as
+# in-tree C guest validating the model); kvmclock (its guest tests and the
+# teardown at kexec on the model); series (the upstream patch series: applies,
+# checkpatch, in-tree build).  Each result is recorded as
 # PASS/FAIL/SKIP; the end prints one KTAP document with all of them, the
 # phase timings, and "N passed, N failed, N skipped".  Exits non-zero on any
 # failure.
@@ -254,6 +256,17 @@ phase_end
 # The kvm-clock-rs guest tests on the model (QEMU_MODEL from the model phase).
 phase_start kvmclock
 kvmclock_model_boots
+phase_end
+
+# --- series ------------------------------------------------------------------
+# The upstream series (tools/kernel/series.sh): it carries every new file,
+# applies to pristine Linux in order, passes checkpatch --strict (remarks of
+# the types tools/kernel/series.checkpatch explains), and builds in tree with
+# the same config fragments plus CONFIG_SAMPLE_KVM_GUEST_RS=m (a persistent
+# tree under the cache: the first build takes as long as a kernel build).
+phase_start series
+SERIES_BUILD=$FLAVOUR "$KGR_REPO/tools/kernel/series.sh" "$WORK/series" 2>"$WORK/series.log" |
+	tee "$WORK/series.ktap" | "$KGR_REPO/tools/lib/ktap-count" "series" >>"$RESULTS"
 phase_end
 
 # --- summary -----------------------------------------------------------------

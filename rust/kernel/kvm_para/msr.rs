@@ -17,7 +17,7 @@
 //! | [`WALL_CLOCK`] | `0x11` | [`WallClock`] | 8 | - | [`with_record`] |
 //! | [`STEAL_TIME`] | `0x4b564d03` | [`KvmStealTime`] | 64 | enable | [`PerCpu`] |
 //! | [`PV_EOI_EN`] | `0x4b564d04` | [`PvEoiWord`] | 8 | enable | [`PerCpu`] |
-//! | [`ASYNC_PF_EN`] | `0x4b564d02` | [`PvApfData`] | 64 | enable, send always, as #PF vmexit, as interrupt | nothing yet |
+//! | [`ASYNC_PF_EN`] | `0x4b564d02` | [`PvApfData`] | 64 | enable, 3 delivery flags | nothing yet |
 //!
 //! [`ASYNC_PF_EN`] has no safe publisher yet: once it is enabled, the host raises `#PF` with a
 //! token in `CR2`, which only a registered async-PF dispatcher may handle. Its companions

@@ -403,8 +403,9 @@ impl State {
         // and we run on CPU `i`, so nothing else changes `published[i]` until the store below.
         self.published[i].store(value, Relaxed);
         // SAFETY: `value` points the host at slot `i` on CPU `i` (we run on it, per `cpu`), with
-        // the record type and flags of that MSR (descriptor invariants, checked in `PerCpu::new()`). The slot stays allocated until it is disabled
-        // again: `PerCpu::drop()` frees nothing that is still published.
+        // the record type and flags of that MSR (descriptor invariants, taken over in
+        // `PerCpu::new()`). The slot stays allocated until it is disabled again: `PerCpu::drop()`
+        // frees nothing that is still published.
         if let Err(e) = unsafe { self.msr.write_safe(value) } {
             // INVARIANT: The write raised `#GP`, so the host did not take the address.
             self.published[i].store(0, Relaxed);
