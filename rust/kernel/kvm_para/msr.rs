@@ -173,110 +173,95 @@ impl<R: HostRecord> GatedMsr<R> {
     accessors!();
 }
 
+/// Defines the descriptor static `$name` of the MSR `abi::msr::$name`, named `MSR_KVM_$name` as
+/// in `msr.rst`; a per-CPU one gets an ownership flag of its own unless `owned` names a shared one.
+macro_rules! descriptor {
+    (
+        $(#[$doc:meta])*
+        $kind:ident<$record:ty> $name:ident:
+            align $align:expr, enable $enable:expr, flags $flags:expr, $feature:ident
+            $(, owned $($owned:tt)+)?
+    ) => {
+        $(#[$doc])*
+        pub static $name: $kind<$record> = $kind {
+            desc: Desc::new(
+                abi::msr::$name,
+                $align,
+                $enable,
+                $flags,
+                Feature::$feature,
+                concat!("MSR_KVM_", stringify!($name)),
+            ),
+            $(owned: descriptor!(@owned $kind $($owned)+),)?
+        };
+    };
+    (@owned PerCpuMsr own) => {{
+        static OWNED: AtomicFlag = AtomicFlag::new(false);
+        &OWNED
+    }};
+    (@owned PerCpuMsr $($shared:tt)+) => {
+        $($shared)+
+    };
+}
+
 /// Ownership of the kvmclock record of a vCPU: KVM keeps one (`vcpu->arch.time`), whichever of
 /// the two system-time MSRs sets it.
 static KVMCLOCK_OWNED: AtomicFlag = AtomicFlag::new(false);
 
-/// `MSR_KVM_SYSTEM_TIME_NEW`: the per-CPU kvmclock record (needs `CLOCKSOURCE2`).
-pub static SYSTEM_TIME_NEW: PerCpuMsr<VcpuTimeInfo> = PerCpuMsr {
-    desc: Desc::new(
-        abi::msr::SYSTEM_TIME_NEW,
-        crate::pvclock::abi::SLOT_ALIGN,
-        abi::msr::ENABLED,
-        0,
-        Feature::CLOCKSOURCE2,
-        "MSR_KVM_SYSTEM_TIME_NEW",
-    ),
-    owned: &KVMCLOCK_OWNED,
-};
+/// Alignment of a kvmclock record: a `struct pvclock_vsyscall_time_info` slot.
+const PVCLOCK_ALIGN: usize = crate::pvclock::abi::SLOT_ALIGN;
 
-/// `MSR_KVM_SYSTEM_TIME`: the legacy per-CPU kvmclock record (needs `CLOCKSOURCE`).
-pub static SYSTEM_TIME: PerCpuMsr<VcpuTimeInfo> = PerCpuMsr {
-    desc: Desc::new(
-        abi::msr::SYSTEM_TIME,
-        crate::pvclock::abi::SLOT_ALIGN,
-        abi::msr::ENABLED,
-        0,
-        Feature::CLOCKSOURCE,
-        "MSR_KVM_SYSTEM_TIME",
-    ),
-    owned: &KVMCLOCK_OWNED,
-};
+descriptor! {
+    /// `MSR_KVM_SYSTEM_TIME_NEW`: the per-CPU kvmclock record (needs `CLOCKSOURCE2`).
+    PerCpuMsr<VcpuTimeInfo> SYSTEM_TIME_NEW:
+        align PVCLOCK_ALIGN, enable abi::msr::ENABLED, flags 0, CLOCKSOURCE2,
+        owned &KVMCLOCK_OWNED
+}
 
-/// `MSR_KVM_WALL_CLOCK_NEW`: the wall clock at kvmclock 0, written during the MSR write (needs
-/// `CLOCKSOURCE2`).
-pub static WALL_CLOCK_NEW: OneShotMsr<WallClock> = OneShotMsr {
-    desc: Desc::new(
-        abi::msr::WALL_CLOCK_NEW,
-        8,
-        0,
-        0,
-        Feature::CLOCKSOURCE2,
-        "MSR_KVM_WALL_CLOCK_NEW",
-    ),
-};
+descriptor! {
+    /// `MSR_KVM_SYSTEM_TIME`: the legacy per-CPU kvmclock record (needs `CLOCKSOURCE`).
+    PerCpuMsr<VcpuTimeInfo> SYSTEM_TIME:
+        align PVCLOCK_ALIGN, enable abi::msr::ENABLED, flags 0, CLOCKSOURCE,
+        owned &KVMCLOCK_OWNED
+}
 
-/// `MSR_KVM_WALL_CLOCK`: the legacy wall clock (needs `CLOCKSOURCE`).
-pub static WALL_CLOCK: OneShotMsr<WallClock> = OneShotMsr {
-    desc: Desc::new(
-        abi::msr::WALL_CLOCK,
-        8,
-        0,
-        0,
-        Feature::CLOCKSOURCE,
-        "MSR_KVM_WALL_CLOCK",
-    ),
-};
+descriptor! {
+    /// `MSR_KVM_WALL_CLOCK_NEW`: the wall clock at kvmclock 0, written during the MSR write
+    /// (needs `CLOCKSOURCE2`).
+    OneShotMsr<WallClock> WALL_CLOCK_NEW: align 8, enable 0, flags 0, CLOCKSOURCE2
+}
 
-/// `MSR_KVM_STEAL_TIME`: the per-CPU steal-time record (needs `STEAL_TIME`).
-pub static STEAL_TIME: PerCpuMsr<KvmStealTime> = PerCpuMsr {
-    desc: Desc::new(
-        abi::msr::STEAL_TIME,
-        64,
-        abi::msr::ENABLED,
-        0,
-        Feature::STEAL_TIME,
-        "MSR_KVM_STEAL_TIME",
-    ),
-    owned: {
-        static OWNED: AtomicFlag = AtomicFlag::new(false);
-        &OWNED
-    },
-};
+descriptor! {
+    /// `MSR_KVM_WALL_CLOCK`: the legacy wall clock (needs `CLOCKSOURCE`).
+    OneShotMsr<WallClock> WALL_CLOCK: align 8, enable 0, flags 0, CLOCKSOURCE
+}
 
-/// `MSR_KVM_PV_EOI_EN`: the per-CPU PV EOI word (needs `PV_EOI`).
-///
-/// Safe to publish without an EOI override: a guest that ignores the word and writes the APIC
-/// EOI register anyway only loses the fast path (the host clears its pending bit on the next
-/// exit, `apic_sync_pv_eoi_from_guest()`).
-pub static PV_EOI_EN: PerCpuMsr<PvEoiWord> = PerCpuMsr {
-    desc: Desc::new(
-        abi::msr::PV_EOI_EN,
-        8,
-        abi::msr::ENABLED,
-        0,
-        Feature::PV_EOI,
-        "MSR_KVM_PV_EOI_EN",
-    ),
-    owned: {
-        static OWNED: AtomicFlag = AtomicFlag::new(false);
-        &OWNED
-    },
-};
+descriptor! {
+    /// `MSR_KVM_STEAL_TIME`: the per-CPU steal-time record (needs `STEAL_TIME`).
+    PerCpuMsr<KvmStealTime> STEAL_TIME:
+        align 64, enable abi::msr::ENABLED, flags 0, STEAL_TIME, owned own
+}
 
-/// `MSR_KVM_ASYNC_PF_EN`: the per-CPU async page fault record (needs `ASYNC_PF`).
-pub static ASYNC_PF_EN: GatedMsr<PvApfData> = GatedMsr {
-    desc: Desc::new(
-        abi::msr::ASYNC_PF_EN,
-        64,
-        abi::msr::ENABLED,
-        abi::msr::ASYNC_PF_SEND_ALWAYS
+descriptor! {
+    /// `MSR_KVM_PV_EOI_EN`: the per-CPU PV EOI word (needs `PV_EOI`).
+    ///
+    /// Safe to publish without an EOI override: a guest that ignores the word and writes the APIC
+    /// EOI register anyway only loses the fast path (the host clears its pending bit on the next
+    /// exit, `apic_sync_pv_eoi_from_guest()`).
+    PerCpuMsr<PvEoiWord> PV_EOI_EN:
+        align 8, enable abi::msr::ENABLED, flags 0, PV_EOI, owned own
+}
+
+descriptor! {
+    /// `MSR_KVM_ASYNC_PF_EN`: the per-CPU async page fault record (needs `ASYNC_PF`).
+    GatedMsr<PvApfData> ASYNC_PF_EN:
+        align 64,
+        enable abi::msr::ENABLED,
+        flags abi::msr::ASYNC_PF_SEND_ALWAYS
             | abi::msr::ASYNC_PF_DELIVERY_AS_PF_VMEXIT
             | abi::msr::ASYNC_PF_DELIVERY_AS_INT,
-        Feature::ASYNC_PF,
-        "MSR_KVM_ASYNC_PF_EN",
-    ),
-};
+        ASYNC_PF
+}
 
 /// `MSR_KVM_ASYNC_PF_INT`: the vector of the page-ready interrupt (needs `ASYNC_PF_INT`).
 pub struct AsyncPfInt(());

@@ -6,23 +6,41 @@ use kvm_para::abi::{msr, KvmStealTime, PvApfData, PvEoiWord};
 use std::mem::{align_of, offset_of, size_of};
 
 #[test]
-fn steal_time_is_struct_kvm_steal_time() {
-    assert_eq!(size_of::<KvmStealTime>(), 64);
-    assert_eq!(align_of::<KvmStealTime>(), 64);
-    assert_eq!(KvmStealTime::STEAL, 0);
-    assert_eq!(KvmStealTime::VERSION, 8);
-    assert_eq!(offset_of!(KvmStealTime, flags), 12);
-    assert_eq!(KvmStealTime::PREEMPTED, 16);
-    assert_eq!(offset_of!(KvmStealTime, pad), 20);
-}
-
-#[test]
-fn apf_data_is_struct_kvm_vcpu_pv_apf_data() {
-    // 68 bytes of fields, aligned to 64 as in C (`__attribute__((__aligned__(64)))`).
-    assert_eq!(size_of::<PvApfData>(), 128);
-    assert_eq!(PvApfData::FLAGS, 0);
-    assert_eq!(PvApfData::TOKEN, 4);
-    assert_eq!(offset_of!(PvApfData, enabled), 64);
+fn layouts_are_those_of_kvm_para_h() {
+    // (what, value here, value of the C header)
+    let expected = [
+        (
+            "sizeof(struct kvm_steal_time)",
+            size_of::<KvmStealTime>(),
+            64,
+        ),
+        (
+            "alignof(struct kvm_steal_time)",
+            align_of::<KvmStealTime>(),
+            64,
+        ),
+        ("kvm_steal_time.steal", KvmStealTime::STEAL, 0),
+        ("kvm_steal_time.version", KvmStealTime::VERSION, 8),
+        ("kvm_steal_time.flags", offset_of!(KvmStealTime, flags), 12),
+        ("kvm_steal_time.preempted", KvmStealTime::PREEMPTED, 16),
+        ("kvm_steal_time.pad", offset_of!(KvmStealTime, pad), 20),
+        // 68 bytes of fields, aligned to 64 as in C (`__attribute__((__aligned__(64)))`).
+        (
+            "sizeof(struct kvm_vcpu_pv_apf_data)",
+            size_of::<PvApfData>(),
+            128,
+        ),
+        ("kvm_vcpu_pv_apf_data.flags", PvApfData::FLAGS, 0),
+        ("kvm_vcpu_pv_apf_data.token", PvApfData::TOKEN, 4),
+        (
+            "kvm_vcpu_pv_apf_data.enabled",
+            offset_of!(PvApfData, enabled),
+            64,
+        ),
+    ];
+    for (what, here, c) in expected {
+        assert_eq!(here, c, "{what}");
+    }
 }
 
 #[test]
