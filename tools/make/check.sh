@@ -177,7 +177,7 @@ kvmclock_model_boots() {
 			record FAIL "kvmclock (host model, $name): boot reached a verdict (exit $rc, console $WORK/kvmclock-$name.console)"
 		fi
 	done
-	# Teardown at kexec (selftests/kvm_guest_rs/kexec_teardown.sh): an initramfs that carries kexec,
+	# Teardown at kexec (selftests/kvm_guest_rs/teardown_test.sh): an initramfs that carries kexec,
 	# this kernel and the plain initramfs for the kernel it kexecs into.
 	if ! KGR_KEXEC_KERNEL="$KOUT/arch/x86/boot/bzImage" KGR_KEXEC_INITRD="$initrd" \
 		"$KGR_REPO/tools/runner/mkinitramfs" "$WORK/initramfs-kexec.cpio.gz" "$KSRC" "$KO" 2>"$WORK/initramfs-kexec.log"; then
@@ -193,6 +193,26 @@ kvmclock_model_boots() {
 		"$KGR_REPO/tools/lib/ktap-count" "teardown (host model, kexec)" <"$WORK/teardown.ktap" >>"$RESULTS"
 	else
 		record FAIL "teardown (host model, kexec): boot reached a verdict (exit $rc, console $WORK/teardown.console)"
+	fi
+	# Teardown at reboot: the plan leaves the module loaded, /init reboots, and
+	# QEMU pauses at that reset so the model's MSRs can be read (--state-at-reset).
+	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on \
+		--append "no-kvmclock kgr.teardown=reboot" --state-at-reset "$WORK/reboot.state" \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan teardown \
+		--timeout 600 --log "$WORK/reboot.console" --ktap "$WORK/reboot.ktap"
+	rc=$?
+	if [ $rc -le 1 ]; then
+		"$KGR_REPO/tools/lib/ktap-count" "teardown (host model, reboot)" <"$WORK/reboot.ktap" >>"$RESULTS"
+	else
+		record FAIL "teardown (host model, reboot): boot reached a verdict (exit $rc, console $WORK/reboot.console)"
+	fi
+	# The MSRs that point the host at guest memory, two vCPUs (run-guest's -smp).
+	msrs=$(grep -oE '(system_time|wall_clock|steal_time|pv_eoi_en|async_pf_en) 0x[0-9a-f]+' "$WORK/reboot.state" 2>/dev/null)
+	if [ "$(printf '%s\n' "$msrs" | grep -c .)" = 10 ] && ! printf '%s\n' "$msrs" | grep -qv ' 0x0$'; then
+		record PASS "teardown (host model, reboot): every PV MSR is 0 on every vCPU at the reset"
+	else
+		record FAIL "teardown (host model, reboot): every PV MSR is 0 on every vCPU at the reset"
+		sed 's/^/  | /' "$WORK/reboot.state" >&2 2>/dev/null
 	fi
 }
 

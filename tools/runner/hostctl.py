@@ -24,6 +24,7 @@ the host model's counters and to arm its knobs while the test runs
 """
 import argparse
 import json
+import select
 import socket
 import sys
 import time
@@ -47,8 +48,20 @@ class Qmp:
     def __init__(self, path, timeout):
         self.sock = connect(path, timeout)
         self.file = self.sock.makefile("rw", encoding="utf-8", newline="\n")
+        self.shutdown = False  # a SHUTDOWN event was seen
         json.loads(self.file.readline())  # greeting
         self.call("qmp_capabilities")
+
+    def note(self, msg):
+        if msg.get("event") == "SHUTDOWN":
+            self.shutdown = True
+
+    def poll_event(self):
+        """Reads one message that arrived while no request was pending."""
+        line = self.file.readline()
+        if not line:
+            raise EOFError("QMP closed")
+        self.note(json.loads(line))
 
     def call(self, execute, arguments=None):
         cmd = {"execute": execute}
@@ -65,6 +78,7 @@ class Qmp:
                 raise EOFError("QMP closed")
             msg = json.loads(line)
             if "event" in msg:
+                self.note(msg)
                 continue
             if "error" in msg:
                 raise RuntimeError(msg["error"].get("desc", str(msg["error"])))
@@ -120,6 +134,9 @@ def main():
     ap.add_argument("--ctl", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--state-at-shutdown", metavar="FILE",
+                    help="when the guest shuts down or resets (QEMU run with "
+                         "-action shutdown=pause), write 'info kvm-pv' to FILE, then quit QEMU")
     a = ap.parse_args()
     with open(a.log, "w", encoding="utf-8") as log:
         try:
@@ -130,6 +147,27 @@ def main():
             return 1
         buf = b""
         while True:
+            if a.state_at_shutdown:
+                # Watch QMP too: the paused VM's state is what the guest left at its reset.
+                try:
+                    ready, _, _ = select.select([ctl, qmp.sock], [], [])
+                    if qmp.sock in ready and ctl not in ready:
+                        qmp.poll_event()
+                except (EOFError, OSError):
+                    return 0
+                if qmp.shutdown:
+                    state = qmp.call("human-monitor-command", {"command-line": "info kvm-pv"})
+                    with open(a.state_at_shutdown, "w", encoding="utf-8") as f:
+                        f.write(state)
+                    print("> (shutdown) info kvm-pv saved; quit", file=log)
+                    log.flush()
+                    try:
+                        qmp.call("quit")
+                    except (EOFError, OSError):
+                        pass
+                    return 0
+                if ctl not in ready:
+                    continue
             try:
                 data = ctl.recv(4096)
             except OSError:

@@ -1,8 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Teardown at kexec: with kvm_guest_rs loaded and kvm-clock-rs registered on
-# every CPU, kexec into a fresh kernel; the new kernel (booted with nopv, so
+# Teardown at reboot and kexec, with kvm_guest_rs loaded and kvm-clock-rs
+# registered on every CPU.
+#
+# kgr.teardown=reboot: check the registrations and end with the module still
+# loaded; the runner's /init then reboots, and run-guest --state-at-reset
+# keeps the host model's state at that reset for the host side to check.
+#
+# Otherwise (kexec): kexec into a fresh kernel; the new kernel (booted with nopv, so
 # it writes no PV MSR itself) checks that the host model holds every PV MSR
 # at 0 on every vCPU and writes no guest memory any more.  Without the
 # module's reboot notifier the host would keep writing the old kernel's
@@ -20,15 +26,28 @@ PV_MSRS="0x4b564d01 0x4b564d00 0x12 0x11 0x4b564d02 0x4b564d03 0x4b564d04"
 WRITES="x-kvm-pv-pvclock-writes x-kvm-pv-steal-updates x-kvm-pv-pv-eoi-armed x-kvm-pv-apf-injected"
 stage=load
 before=""
+mode=kexec
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	kgr.stage=*) stage=${arg#kgr.stage=} ;;
 	kgr.before=*) before=${arg#kgr.before=} ;;
+	kgr.teardown=*) mode=${arg#kgr.teardown=} ;;
 	esac
 done
 result() {
 	if eval "$1"; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
 }
+
+# registered: kvm-clock-rs has a record registered on every CPU.
+registered() { [ "$("$ST/msr_read" 0x4b564d01 | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = "$(nproc)" ]; }
+
+if [ "$mode" = reboot ]; then
+	ktap_print_header
+	ktap_set_plan 1
+	result '"$ST/modload" $MOD >/dev/null && [ "$(cat $CS/current_clocksource)" = kvm-clock-rs ] && registered' \
+		"before reboot: module loaded, kvm-clock-rs current, a record on every CPU (left loaded)"
+	ktap_finished
+fi
 
 if [ "$stage" = load ]; then
 	ktap_print_header
@@ -39,8 +58,7 @@ if [ "$stage" = load ]; then
 	ok=1
 	"$ST/modload" $MOD >/dev/null || ok=0
 	[ "$(cat $CS/current_clocksource)" = kvm-clock-rs ] || ok=0
-	# kvm-clock-rs has a record registered on every CPU.
-	[ "$("$ST/msr_read" 0x4b564d01 | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = "$(nproc)" ] || ok=0
+	registered || ok=0
 	ktap_print_msg "module loaded and registered on every CPU: $ok; kexec now"
 	cmd=""
 	for arg in $(cat /proc/cmdline); do
