@@ -48,6 +48,20 @@ phase_start() {
 	kgr_step "phase $PHASE"
 }
 phase_end() { printf '%-8s %4d s\n' "$PHASE" $(($(date +%s) - PHASE_T)) >>"$TIMINGS"; }
+# guest_boot NAME LABEL RUN-GUEST-ARGS...: boots with run-guest, console and
+# KTAP in $WORK/NAME.{console,ktap}; records the guest's results as "LABEL: ...",
+# or a failure if the boot reached no verdict.
+guest_boot() {
+	local name=$1 label=$2 rc
+	shift 2
+	"$KGR_REPO/tools/runner/run-guest" "$@" --log "$WORK/$name.console" --ktap "$WORK/$name.ktap"
+	rc=$?
+	if [ $rc -le 1 ]; then
+		"$KGR_REPO/tools/lib/ktap-count" "$label" <"$WORK/$name.ktap" >>"$RESULTS"
+	else
+		record FAIL "$label: boot reached a verdict (exit $rc, console $WORK/$name.console)"
+	fi
+}
 
 # --- setup -------------------------------------------------------------------
 phase_start setup
@@ -147,7 +161,7 @@ phase_end
 # phase ($QEMU_MODEL), else one built earlier in $KGR_CACHE/qemu; without one
 # the phase records a SKIP with the reason.
 kvmclock_model_boots() {
-	local qemu initrd rc name cpu append plan
+	local qemu initrd name cpu append plan
 	if ! qemu=$(kgr_qemu_model); then
 		record SKIP "kvmclock (host model): no QEMU with the KVM PV host model (run tools/qemu/qemu-build.sh)"
 		return
@@ -166,16 +180,10 @@ kvmclock_model_boots() {
 			cpu=$cpu,kvmclock-stable-bit=off
 			append="$append kgr.kvmclock=clamp"
 		fi
-		"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu "$cpu" --append "$append" --hostctl \
+		guest_boot "kvmclock-$name" "kvmclock (host model, $name)" \
+			--qemu "$qemu" --cpu "$cpu" --append "$append" --hostctl \
 			--qemu-arg -rtc --qemu-arg base=2024-01-01T00:00:00,clock=vm \
-			--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan "$plan" --timeout 1200 \
-			--log "$WORK/kvmclock-$name.console" --ktap "$WORK/kvmclock-$name.ktap"
-		rc=$?
-		if [ $rc -le 1 ]; then
-			"$KGR_REPO/tools/lib/ktap-count" "kvmclock (host model, $name)" <"$WORK/kvmclock-$name.ktap" >>"$RESULTS"
-		else
-			record FAIL "kvmclock (host model, $name): boot reached a verdict (exit $rc, console $WORK/kvmclock-$name.console)"
-		fi
+			--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan "$plan" --timeout 1200
 	done
 	# Teardown at kexec (selftests/kvm_guest_rs/teardown_test.sh): an initramfs that carries kexec,
 	# this kernel and the plain initramfs for the kernel it kexecs into.
@@ -185,27 +193,16 @@ kvmclock_model_boots() {
 		cat "$WORK/initramfs-kexec.log" >&2
 		return
 	fi
-	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append no-kvmclock --hostctl \
+	guest_boot teardown "teardown (host model, kexec)" \
+		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append no-kvmclock --hostctl \
 		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs-kexec.cpio.gz" --plan teardown \
-		--timeout 900 --log "$WORK/teardown.console" --ktap "$WORK/teardown.ktap"
-	rc=$?
-	if [ $rc -le 1 ]; then
-		"$KGR_REPO/tools/lib/ktap-count" "teardown (host model, kexec)" <"$WORK/teardown.ktap" >>"$RESULTS"
-	else
-		record FAIL "teardown (host model, kexec): boot reached a verdict (exit $rc, console $WORK/teardown.console)"
-	fi
+		--timeout 900
 	# Teardown at reboot: the plan leaves the module loaded, /init reboots, and
 	# QEMU pauses at that reset so the model's MSRs can be read (--state-at-reset).
-	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on \
+	guest_boot reboot "teardown (host model, reboot)" \
+		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on \
 		--append "no-kvmclock kgr.teardown=reboot" --state-at-reset "$WORK/reboot.state" \
-		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan teardown \
-		--timeout 600 --log "$WORK/reboot.console" --ktap "$WORK/reboot.ktap"
-	rc=$?
-	if [ $rc -le 1 ]; then
-		"$KGR_REPO/tools/lib/ktap-count" "teardown (host model, reboot)" <"$WORK/reboot.ktap" >>"$RESULTS"
-	else
-		record FAIL "teardown (host model, reboot): boot reached a verdict (exit $rc, console $WORK/reboot.console)"
-	fi
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan teardown --timeout 600
 	# The MSRs that point the host at guest memory, two vCPUs (run-guest's -smp).
 	msrs=$(grep -oE '(system_time|wall_clock|steal_time|pv_eoi_en|async_pf_en) 0x[0-9a-f]+' "$WORK/reboot.state" 2>/dev/null)
 	if [ "$(printf '%s\n' "$msrs" | grep -c .)" = 10 ] && ! printf '%s\n' "$msrs" | grep -qv ' 0x0$'; then
@@ -221,15 +218,8 @@ phase_start boot
 if [ -n "$KO" ]; then
 	INITRD="$WORK/initramfs.cpio.gz"
 	if "$KGR_REPO/tools/runner/mkinitramfs" "$INITRD" "$KSRC" "$KO" 2>"$WORK/initramfs.log"; then
-		"$KGR_REPO/tools/runner/run-guest" --kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" \
-			--plan boot --hostctl --log "$WORK/boot-stock.console" --ktap "$WORK/boot-stock.ktap" --timeout 600
-		brc=$?
-		if [ $brc -le 1 ]; then
-			"$KGR_REPO/tools/lib/ktap-count" "guest (stock QEMU)" <"$WORK/boot-stock.ktap" >>"$RESULTS"
-		fi
-		if [ $brc -ge 2 ]; then
-			record FAIL "guest (stock QEMU): boot reached a verdict (exit $brc, console $WORK/boot-stock.console)"
-		fi
+		guest_boot boot-stock "guest (stock QEMU)" --kernel "$KOUT/arch/x86/boot/bzImage" \
+			--initrd "$INITRD" --plan boot --hostctl --timeout 600
 	else
 		record FAIL "boot: build initramfs"
 		cat "$WORK/initramfs.log" >&2
@@ -253,12 +243,8 @@ else
 	tail -n 30 "$WORK/qemu.log" | sed 's/^/  | /' >&2
 fi
 if [ -n "$QEMU_MODEL" ] && [ -n "$KO" ]; then
-	"$KGR_REPO/tools/runner/run-guest" --qemu "$QEMU_MODEL" --cpu max,x-tcg-kvm-pv=on \
-		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan boot --hostctl \
-		--log "$WORK/boot-model.console" --ktap "$WORK/boot-model.ktap" --timeout 600
-	brc=$?
-	[ $brc -le 1 ] && "$KGR_REPO/tools/lib/ktap-count" "guest (model)" <"$WORK/boot-model.ktap" >>"$RESULTS"
-	[ $brc -ge 2 ] && record FAIL "guest (model): boot reached a verdict (exit $brc, console $WORK/boot-model.console)"
+	guest_boot boot-model "guest (model)" --qemu "$QEMU_MODEL" --cpu max,x-tcg-kvm-pv=on \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$INITRD" --plan boot --hostctl --timeout 600
 fi
 if [ -n "$QEMU_MODEL" ] && [ -n "$KOUT" ]; then
 	rm -f "$WORK/validate/validate.ktap"
