@@ -30,7 +30,9 @@
 //!   - if a registration is dropped while the module lives and unregistering fails, the
 //!     clocksource and its data stay registered and are leaked, never freed, with a warning.
 //!     That is sound because the reference timekeeping holds keeps the module, and thus the
-//!     leaked callbacks, alive for as long as timekeeping can call them.
+//!     leaked callbacks, alive for as long as timekeeping can call them; once timekeeping
+//!     switched away and the module goes, its module notifier (kept with the leaked data)
+//!     unregisters the clocksource before the module text is freed.
 //!
 //! The clocksource and `T` therefore live in their own allocation, which is freed only after a
 //! successful unregistration and an RCU grace period (readers in interrupt and
@@ -207,6 +209,9 @@ impl Pending {
             // SAFETY: `cs` is registered (type invariant of `Registration`) and stays valid: its
             // registration was leaked, so its memory is never freed.
             let ret = unsafe { bindings::clocksource_unregister(this.cs) };
+            if ret == 0 {
+                this.state.store(FAILED, Relaxed);
+            }
             pr_warn!(
                 "a leaked clocksource registration outlived its module; unregistered ({})\n",
                 ret
@@ -222,10 +227,11 @@ impl Pending {
 /// # Invariants
 ///
 /// - `pending.cs` is `inner.cs`. Once `pending.state` is `REGISTERED`, `inner.cs` is
-///   registered with `clocksource_register_hz()` and stays registered or unbound until `drop()`;
-///   `inner` is not dropped before `clocksource_unregister()` succeeded.
-/// - If `notifier` is set, `pending.live` is registered with `register_module_notifier()` until
-///   `drop()` unregisters it.
+///   registered with `clocksource_register_hz()` and stays registered or unbound until `drop()`
+///   (or, for a leaked registration, until the owner module goes); `inner` is not dropped before
+///   `clocksource_unregister()` succeeded.
+/// - If `notifier` is set, `pending.live` is registered with `register_module_notifier()`;
+///   `pending` is not dropped before it is unregistered.
 ///
 /// # Examples
 ///
@@ -264,7 +270,7 @@ impl Pending {
 /// ```
 pub struct Registration<T: Operations> {
     inner: ManuallyDrop<Pin<KBox<Inner<T>>>>,
-    pending: Pin<KBox<Pending>>,
+    pending: ManuallyDrop<Pin<KBox<Pending>>>,
     notifier: bool,
 }
 
@@ -343,7 +349,7 @@ impl<T: Operations> Registration<T> {
         )?;
         let mut this = Self {
             inner: ManuallyDrop::new(inner),
-            pending,
+            pending: ManuallyDrop::new(pending),
             notifier: false,
         };
         if !this.pending.owner.is_null() {
@@ -414,36 +420,43 @@ impl<T: Operations> Registration<T> {
 
 impl<T: Operations> Drop for Registration<T> {
     fn drop(&mut self) {
+        if self.notifier && self.pending.state.load(Relaxed) != REGISTERED {
+            // Pending: stop the notifier first. Unregistering waits for a notifier call in
+            // progress, so `state` is final afterwards.
+            // SAFETY: `live` was registered in `new()` (type invariant).
+            unsafe { bindings::unregister_module_notifier(self.pending.live.get()) };
+            self.notifier = false;
+        }
+        if self.pending.state.load(Relaxed) == REGISTERED {
+            // SAFETY: `cs` was registered (type invariant); unregistering an unbound clocksource
+            // succeeds and does nothing.
+            let ret = unsafe { bindings::clocksource_unregister(self.inner.cs.get()) };
+            if ret != 0 {
+                // Still the current clocksource with nowhere to switch to: timekeeping holds a
+                // reference on the owner module, which keeps the callbacks alive. Keep the data,
+                // and the module notifier, which unregisters the clocksource once timekeeping
+                // switched away and the module goes.
+                pr_warn!(
+                    "clocksource {} is in use and cannot be unregistered ({}); leaking it\n",
+                    T::NAME.to_str().unwrap_or("?"),
+                    ret
+                );
+                return;
+            }
+            // Readers that fetched the clocksource pointer before the switch run with interrupts
+            // or preemption disabled; let them finish before the data goes away.
+            // SAFETY: Called in process context (a `Drop` of a registration is not atomic).
+            unsafe { bindings::synchronize_rcu() };
+        }
         if self.notifier {
-            // SAFETY: `live` was registered in `new()` (type invariant). Unregistering waits for
-            // a notifier call in progress, so `state` is final afterwards.
+            // SAFETY: `live` was registered in `new()` (type invariant).
             unsafe { bindings::unregister_module_notifier(self.pending.live.get()) };
         }
-        if self.pending.state.load(Relaxed) != REGISTERED {
-            // Timekeeping never saw the clocksource (e.g. the module's `init` failed).
-            // SAFETY: `inner` is not registered anywhere any more; it is not used again.
-            unsafe { ManuallyDrop::drop(&mut self.inner) };
-            return;
+        // SAFETY: `cs` is not registered and no reader is left, so `inner` may be dropped, and
+        // with the notifier gone, `pending` too; neither is used again.
+        unsafe {
+            ManuallyDrop::drop(&mut self.inner);
+            ManuallyDrop::drop(&mut self.pending);
         }
-        // SAFETY: `cs` was registered (type invariant); unregistering an unbound clocksource
-        // succeeds and does nothing.
-        let ret = unsafe { bindings::clocksource_unregister(self.inner.cs.get()) };
-        if ret != 0 {
-            // Still the current clocksource with nowhere to switch to: timekeeping holds a
-            // reference on the owner module, which keeps the callbacks alive. Keep the data too.
-            pr_warn!(
-                "clocksource {} is in use and cannot be unregistered ({}); leaking it\n",
-                T::NAME.to_str().unwrap_or("?"),
-                ret
-            );
-            return;
-        }
-        // Readers that fetched the clocksource pointer before the switch run with interrupts or
-        // preemption disabled; let them finish before the data goes away.
-        // SAFETY: Called in process context (a `Drop` of a registration is not atomic).
-        unsafe { bindings::synchronize_rcu() };
-        // SAFETY: `cs` is unregistered and no reader is left, so `inner` may be dropped; it is
-        // not used again.
-        unsafe { ManuallyDrop::drop(&mut self.inner) };
     }
 }
