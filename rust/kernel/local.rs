@@ -7,13 +7,16 @@
 //! read-modify-write: an add that one instruction performs cannot be split by an interrupt.
 //! Any CPU may read the counter. This is the contract of `local_t`/`local64_t`.
 //!
-//! On x86-64 [`Local64::add`] is that instruction, inline. Elsewhere it is an atomic add, which
-//! is correct everywhere, just slower.
+//! On x86-64 [`Local64::add`] is that instruction, inline (see `kernel::arch`). Elsewhere it is
+//! an atomic add, which is correct everywhere, just slower.
 //!
 //! C header: [`arch/x86/include/asm/local.h`](srctree/arch/x86/include/asm/local.h),
 //! [`include/asm-generic/local64.h`](srctree/include/asm-generic/local64.h)
 
-use crate::sync::atomic::Atomic;
+use crate::{
+    arch,
+    sync::atomic::Atomic, //
+};
 
 /// A 64-bit counter updated by one CPU at a time and read by any.
 ///
@@ -50,76 +53,31 @@ impl Local64 {
     /// Returns the value, read with one untorn load (`local64_read()`).
     #[inline(always)]
     pub fn get(&self) -> u64 {
-        #[cfg(CONFIG_X86_64)]
-        {
-            let v: u64;
-            // SAFETY: `as_ptr()` is valid and 8-byte aligned for the lifetime of `&self`; an
-            // aligned `movq` is a relaxed atomic load.
-            unsafe {
-                crate::asm!(
-                    "movq ({p}), {v}";
-                    p = in(reg) self.0.as_ptr(),
-                    v = out(reg) v,
-                    options(nostack, readonly, preserves_flags),
-                )
-            };
-            v
-        }
-        #[cfg(not(CONFIG_X86_64))]
-        self.0.load(crate::sync::atomic::Relaxed)
+        // SAFETY: `as_ptr()` is valid and 8-byte aligned for the lifetime of `&self`, and every
+        // access to the counter goes through these single-instruction or atomic operations.
+        unsafe { arch::local64_read(self.0.as_ptr()) }
     }
 
     /// Sets the value (`local64_set()`).
     #[inline(always)]
     pub fn set(&self, v: u64) {
-        #[cfg(CONFIG_X86_64)]
-        // SAFETY: As in `get()`; an aligned `movq` is a relaxed atomic store.
-        unsafe {
-            crate::asm!(
-                "movq {v}, ({p})";
-                v = in(reg) v,
-                p = in(reg) self.0.as_ptr(),
-                options(nostack, preserves_flags),
-            )
-        };
-        #[cfg(not(CONFIG_X86_64))]
-        self.0.store(v, crate::sync::atomic::Relaxed);
+        // SAFETY: As in `get()`.
+        unsafe { arch::local64_set(self.0.as_ptr(), v) };
     }
 
     /// Adds `v` (wrapping), like `local64_add()`.
     #[inline(always)]
     pub fn add(&self, v: u64) {
-        #[cfg(CONFIG_X86_64)]
-        // SAFETY: `as_ptr()` is valid and 8-byte aligned for the lifetime of `&self`. An `addq` to
-        // memory is one instruction: an interrupt on this CPU sees the value before or after it,
-        // and another CPU's untorn load sees one of the two. It behaves as a relaxed load followed
-        // by a relaxed store, which is how the other accesses to the counter treat it.
-        unsafe {
-            crate::asm!(
-                "addq {v}, ({p})";
-                v = in(reg) v,
-                p = in(reg) self.0.as_ptr(),
-                options(nostack),
-            )
-        };
-        #[cfg(not(CONFIG_X86_64))]
-        self.0.add(v, crate::sync::atomic::Relaxed);
+        // SAFETY: As in `get()`. Another CPU's update at the same time may lose counts, but is
+        // still two atomic accesses: no data race (see the type's documentation).
+        unsafe { arch::local64_add(self.0.as_ptr(), v) };
     }
 
     /// Adds 1, like `local64_inc()`.
     #[inline(always)]
     pub fn inc(&self) {
-        #[cfg(CONFIG_X86_64)]
         // SAFETY: As in `add()`.
-        unsafe {
-            crate::asm!(
-                "incq ({p})";
-                p = in(reg) self.0.as_ptr(),
-                options(nostack),
-            )
-        };
-        #[cfg(not(CONFIG_X86_64))]
-        self.add(1);
+        unsafe { arch::local64_inc(self.0.as_ptr()) };
     }
 }
 

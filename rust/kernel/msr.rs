@@ -6,7 +6,7 @@
 //! implement raises `#GP`, which the kernel's exception table turns into an error instead of an
 //! oops. Reading a register has no effect on memory and is safe; writing one can make the CPU or
 //! the hypervisor do anything, including writing to guest memory, so it is `unsafe`. Safe owners
-//! of such registers (for example [`crate::kvm_para::shared::PerCpu`]) wrap the write.
+//! of such registers (for example `kernel::kvm_para::shared::PerCpu`) wrap the write.
 //!
 //! C header: [`arch/x86/include/asm/msr.h`](srctree/arch/x86/include/asm/msr.h)
 

@@ -12,7 +12,7 @@
 
 use crate::{
     alloc::Flags,
-    bindings,
+    arch, bindings,
     cpu::{
         cpu_possible,
         possible_cpus,
@@ -141,47 +141,5 @@ impl<T> Drop for PerCpuBox<T> {
         }
         // SAFETY: By the type invariant `ptr` is a per-CPU allocation, freed only here.
         unsafe { bindings::free_percpu(self.ptr.as_ptr().cast()) };
-    }
-}
-
-/// `this_cpu_ptr()`, inline on x86-64 (`%gs:this_cpu_off` plus the per-CPU address).
-#[cfg(CONFIG_X86_64)]
-mod arch {
-    use crate::bindings;
-
-    // `this_cpu_off` is read with a `movq`: check its type.
-    const _: fn() -> *const crate::ffi::c_ulong = || &raw const bindings::this_cpu_off;
-
-    /// Returns the current CPU's copy of the per-CPU address `ptr`.
-    #[inline(always)]
-    pub(super) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
-        let off: usize;
-        // SAFETY: `this_cpu_off` is a per-CPU `unsigned long` holding the current CPU's per-CPU
-        // offset; one `%gs`-relative load, like `raw_cpu_read_long(this_cpu_off)`. `pure`: two
-        // reads with no memory clobber between them (the preemption count changes are clobbers)
-        // give the same value, so the compiler may reuse one.
-        unsafe {
-            crate::asm!(
-                "movq %gs:{off}(%rip), {v}";
-                off = sym bindings::this_cpu_off,
-                v = out(reg) off,
-                options(nostack, pure, readonly, preserves_flags),
-            )
-        };
-        // CAST: A per-CPU address plus the CPU's offset is the address of that CPU's copy, as in
-        // C; the integer round trip says that the result is not derived from `ptr` alone.
-        (ptr as usize).wrapping_add(off) as *mut T
-    }
-}
-
-/// `this_cpu_ptr()` through the C helper.
-#[cfg(not(CONFIG_X86_64))]
-mod arch {
-    use crate::bindings;
-
-    #[inline]
-    pub(super) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
-        // SAFETY: `ptr` is a per-CPU address (checked by the caller's type invariant).
-        unsafe { bindings::this_cpu_ptr(ptr.cast()) }.cast::<T>()
     }
 }

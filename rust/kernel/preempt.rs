@@ -10,6 +10,7 @@
 //! C header: [`include/linux/preempt.h`](srctree/include/linux/preempt.h)
 
 use crate::{
+    arch,
     cpu::CpuId,
     types::NotThreadSafe, //
 };
@@ -86,7 +87,7 @@ pub struct Guard {
 /// ```
 #[inline]
 pub fn disable() -> Guard {
-    arch::count_inc();
+    arch::preempt_disable_notrace();
     // INVARIANT: Preemption was just disabled.
     Guard {
         _not_send: NotThreadSafe,
@@ -99,7 +100,7 @@ impl Guard {
     pub fn this_cpu(&self) -> ThisCpu<'_> {
         // SAFETY: By the type invariant preemption is disabled for the lifetime of `&self`, so the
         // current context stays on the CPU it runs on now.
-        unsafe { ThisCpu::new_unchecked(arch::this_cpu_id()) }
+        unsafe { ThisCpu::new_unchecked(arch::raw_smp_processor_id()) }
     }
 }
 
@@ -107,136 +108,6 @@ impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: By the type invariant this guard raised the preemption count.
-        unsafe { arch::count_dec_and_resched() };
-    }
-}
-
-/// The operations behind [`disable`] and [`Guard`], inline where the C macros are plain per-CPU
-/// instructions.
-///
-/// On x86-64 `preempt_disable_notrace()`, `preempt_enable_notrace()` and
-/// `raw_smp_processor_id()` are one or two `%gs`-relative instructions. Called through the C
-/// helpers (which a module cannot inline unless `CONFIG_RUST_INLINE_HELPERS`), each costs a call,
-/// the helper's `endbr64` and `ret`, and the caller-saved registers the call clobbers: in a clock
-/// read, more than the work itself. With `CONFIG_PREEMPT_DYNAMIC` the reschedule goes through a
-/// static call, so that configuration keeps the helpers.
-#[cfg(all(CONFIG_X86_64, not(CONFIG_PREEMPT_DYNAMIC)))]
-mod arch {
-    use crate::{
-        bindings,
-        cpu::CpuId, //
-    };
-
-    // The instructions below are `incq`/`decq`/`movl` of the C per-CPU variables: check their
-    // types, so a change in C breaks the build instead of the preemption count.
-    const _: fn() -> (*const crate::ffi::c_ulong, *const crate::ffi::c_int) = || {
-        (
-            &raw const bindings::__preempt_count,
-            &raw const bindings::cpu_number,
-        )
-    };
-    crate::static_assert!(size_of::<crate::ffi::c_ulong>() == 8);
-    crate::static_assert!(size_of::<crate::ffi::c_int>() == 4);
-
-    /// `__preempt_count_inc()` followed by `barrier()`.
-    #[inline(always)]
-    pub(super) fn count_inc() {
-        // SAFETY: `%gs` addresses the current CPU's per-CPU area in kernel mode, and
-        // `__preempt_count` is a per-CPU `unsigned long`; an increment in one instruction cannot
-        // be split by an interrupt or a migration. The asm is not `nomem`: it is a compiler
-        // barrier, like `preempt_disable_notrace()`.
-        unsafe {
-            crate::asm!(
-                "incq %gs:{pc}(%rip)";
-                pc = sym bindings::__preempt_count,
-                options(nostack),
-            )
-        };
-    }
-
-    /// `barrier()` followed by `__preempt_count_dec()` (and, with `CONFIG_PREEMPTION`, the
-    /// reschedule when the count reaches 0 with a reschedule pending).
-    ///
-    /// # Safety
-    ///
-    /// The preemption count must have been raised by the caller.
-    #[inline(always)]
-    pub(super) unsafe fn count_dec_and_resched() {
-        // SAFETY: As in `count_inc()`. x86 keeps `PREEMPT_NEED_RESCHED` inverted in the count,
-        // so it reaches 0 exactly when preemption is enabled again and a reschedule is pending;
-        // `preempt_schedule_notrace_thunk` then saves every register it clobbers, as for the C
-        // caller (`__preempt_schedule_notrace()`). The stack is not touched otherwise.
-        //
-        // The `call` is where C needs `ASM_CALL_CONSTRAINT` (a frame set up before the call, for
-        // frame-pointer unwinding and objtool). Without `nostack` the compiler treats the asm as
-        // using the stack (it keeps the stack aligned for the call and the red zone is off in
-        // the kernel), and with `CONFIG_FRAME_POINTER` the kernel builds Rust with
-        // `-Cforce-frame-pointers=yes`, so every function containing it has its frame.
-        #[cfg(CONFIG_PREEMPTION)]
-        unsafe {
-            crate::asm!(
-                "decq %gs:{pc}(%rip)\n\tjnz 2f\n\tcall {resched}\n2:";
-                pc = sym bindings::__preempt_count,
-                resched = sym bindings::preempt_schedule_notrace_thunk,
-            )
-        };
-        // SAFETY: As in `count_inc()`.
-        #[cfg(not(CONFIG_PREEMPTION))]
-        unsafe {
-            crate::asm!(
-                "decq %gs:{pc}(%rip)";
-                pc = sym bindings::__preempt_count,
-                options(nostack),
-            )
-        };
-    }
-
-    /// `raw_smp_processor_id()`: the current CPU, meaningful while the context cannot migrate.
-    #[inline(always)]
-    pub(super) fn this_cpu_id() -> CpuId {
-        let cpu: u32;
-        // SAFETY: `cpu_number` is a per-CPU `int`, read with one `%gs`-relative load. `pure`: the
-        // value only changes with a migration, and the preemption count changes that allow one
-        // are memory clobbers the compiler does not move this load across; an unused read is
-        // dropped.
-        unsafe {
-            crate::asm!(
-                "movl %gs:{nr}(%rip), {cpu:e}";
-                nr = sym bindings::cpu_number,
-                cpu = out(reg) cpu,
-                options(nostack, pure, readonly, preserves_flags),
-            )
-        };
-        // SAFETY: `cpu_number` of an online CPU is below `nr_cpu_ids()`.
-        unsafe { CpuId::from_u32_unchecked(cpu) }
-    }
-}
-
-/// The helper-based fallback of the module above.
-#[cfg(not(all(CONFIG_X86_64, not(CONFIG_PREEMPT_DYNAMIC))))]
-mod arch {
-    use crate::{
-        bindings,
-        cpu::CpuId, //
-    };
-
-    #[inline]
-    pub(super) fn count_inc() {
-        // SAFETY: `preempt_disable_notrace()` can be called in any context.
-        unsafe { bindings::preempt_disable_notrace() };
-    }
-
-    /// # Safety
-    ///
-    /// The preemption count must have been raised by the caller.
-    #[inline]
-    pub(super) unsafe fn count_dec_and_resched() {
-        // SAFETY: The caller raised the preemption count.
-        unsafe { bindings::preempt_enable_notrace() };
-    }
-
-    #[inline]
-    pub(super) fn this_cpu_id() -> CpuId {
-        CpuId::current()
+        unsafe { arch::preempt_enable_notrace() };
     }
 }

@@ -12,9 +12,8 @@ use crate::bindings;
 /// above earlier loads: a TSC read after loading a pvclock version belongs to that version.
 /// Callable in any context, including NMI.
 ///
-/// This is the C inline function's own `ALTERNATIVE_2()` (generated from
-/// `<asm/alternative.h>`), inlined here: its alternative entries are applied to vmlinux at boot
-/// and to a module when it is loaded, so the read costs what it costs in C, with no call.
+/// Inline on x86-64 (the C function's own alternatives, see `kernel::arch`), so the read costs
+/// what it costs in C.
 ///
 /// # Examples
 ///
@@ -27,23 +26,7 @@ use crate::bindings;
 /// ```
 #[inline(always)]
 pub fn read_ordered() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: The instructions of every alternative exist on the CPUs the kernel patches them
-    // in for, and only write EAX, EDX and (RDTSCP) ECX; CR4.TSD is clear in the kernel. Not
-    // `nomem`: like the C `asm volatile`, the read stays between the loads around it.
-    unsafe {
-        crate::asm!(
-            include!(concat!(
-                env!("OBJTREE"),
-                "/rust/kernel/generated_arch_rdtsc_ordered_asm.rs"
-            ));
-            out("eax") lo,
-            out("edx") hi,
-            out("ecx") _,
-            options(nostack, preserves_flags),
-        )
-    };
-    (u64::from(hi) << 32) | u64::from(lo)
+    crate::arch::rdtsc_ordered()
 }
 
 /// Returns `true` if the kernel marked the TSC unstable (`check_tsc_unstable()`).

@@ -845,20 +845,10 @@ impl<R: HostRecord> PerCpu<R> {
     pub fn test_and_clear_bit(&self, cpu: ThisCpu<'_>, offset: usize, bit: u32) -> bool {
         assert!(bit < 32);
         let word = self.this_slot(cpu).word::<u32>(offset);
-        let was_set: u8;
         // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
-        // `self`; `BTR` with a register bit offset below 32 touches only that word. Guest
-        // accesses to records are marked (volatile or atomic), so this is not a data race.
-        unsafe {
-            crate::asm!(
-                "btrl {bit:e}, ({word})\n\tsetc {was}";
-                bit = in(reg) bit,
-                word = in(reg) word,
-                was = out(reg_byte) was_set,
-                options(nostack),
-            )
-        };
-        was_set != 0
+        // `self`, and `bit < 32`. Only this CPU (`cpu` proves the context cannot migrate) and the
+        // host access it, and guest accesses to records are marked (volatile or atomic).
+        unsafe { crate::arch::test_and_clear_bit_u32(word, bit) }
     }
 
     /// Atomically replaces the `u32` at byte `offset` of the current CPU's record with 0 and

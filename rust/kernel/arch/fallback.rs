@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The fast paths through the C helpers (inlined with `CONFIG_RUST_INLINE_HELPERS`) and the
+//! kernel's atomics, for every configuration without the x86-64 assembly.
+
+use crate::{
+    bindings,
+    cpu::CpuId,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+};
+
+/// `preempt_disable_notrace()`.
+#[inline(always)]
+pub(crate) fn preempt_disable_notrace() {
+    // SAFETY: `preempt_disable_notrace()` may be called in any context.
+    unsafe { bindings::preempt_disable_notrace() };
+}
+
+/// `preempt_enable_notrace()`.
+///
+/// # Safety
+///
+/// The caller must have raised the preemption count with [`preempt_disable_notrace`].
+#[inline(always)]
+pub(crate) unsafe fn preempt_enable_notrace() {
+    // SAFETY: The caller raised the preemption count.
+    unsafe { bindings::preempt_enable_notrace() };
+}
+
+/// `raw_smp_processor_id()`.
+#[inline(always)]
+pub(crate) fn raw_smp_processor_id() -> CpuId {
+    CpuId::current()
+}
+
+/// `this_cpu_ptr()`.
+#[inline(always)]
+pub(crate) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
+    // SAFETY: `this_cpu_ptr()` only computes an address.
+    unsafe { bindings::this_cpu_ptr(ptr.cast()) }.cast::<T>()
+}
+
+/// `local64_read()`, as a relaxed atomic load.
+///
+/// # Safety
+///
+/// `p` must be valid and 8-byte aligned, and accessed concurrently only with atomic operations.
+#[inline(always)]
+pub(crate) unsafe fn local64_read(p: *const u64) -> u64 {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { Atomic::from_ptr(p.cast_mut()) }.load(Relaxed)
+}
+
+/// `local64_set()`, as a relaxed atomic store.
+///
+/// # Safety
+///
+/// As for [`local64_read`], and `p` must be writable.
+#[inline(always)]
+pub(crate) unsafe fn local64_set(p: *mut u64, v: u64) {
+    // SAFETY: As in `local64_read()`.
+    unsafe { Atomic::from_ptr(p) }.store(v, Relaxed);
+}
+
+/// `local64_add()`, as a relaxed atomic add: correct on every CPU, slower than `local_t`.
+///
+/// # Safety
+///
+/// As for [`local64_set`].
+#[inline(always)]
+pub(crate) unsafe fn local64_add(p: *mut u64, v: u64) {
+    // SAFETY: As in `local64_read()`.
+    unsafe { Atomic::from_ptr(p) }.add(v, Relaxed);
+}
+
+/// `local64_inc()`.
+///
+/// # Safety
+///
+/// As for [`local64_set`].
+#[inline(always)]
+pub(crate) unsafe fn local64_inc(p: *mut u64) {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { local64_add(p, 1) };
+}
+
+/// `rdtsc_ordered()`.
+#[cfg(CONFIG_X86)]
+#[inline(always)]
+pub(crate) fn rdtsc_ordered() -> u64 {
+    // SAFETY: `rdtsc_ordered()` may be called in any context.
+    unsafe { bindings::rdtsc_ordered() }
+}
+
+/// `__test_and_clear_bit()` on a 32-bit word, as an atomic fetch-and (stronger than needed).
+///
+/// # Safety
+///
+/// `word` must be valid and 4-byte aligned and accessed concurrently only with atomic (or
+/// single-instruction) operations; `bit` must be below 32.
+#[inline(always)]
+pub(crate) unsafe fn test_and_clear_bit_u32(word: *mut u32, bit: u32) -> bool {
+    let mask = 1u32 << bit;
+    // SAFETY: Guaranteed by the caller.
+    let a = unsafe { Atomic::from_ptr(word) };
+    let mut old = a.load(Relaxed);
+    while old & mask != 0 {
+        match a.cmpxchg(old, old & !mask, Relaxed) {
+            Ok(_) => return true,
+            Err(now) => old = now,
+        }
+    }
+    false
+}
