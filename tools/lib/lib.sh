@@ -55,6 +55,17 @@ kgr_kbuild_args() {
 	return 0
 }
 
+# kgr_test_module_build DIR MO KOUT [MAKEVAR=VALUE...]: build the test
+# module(s) that DIR's Kbuild names out of tree against the kernel build KOUT,
+# in MO (emptied first); the output goes to MO/build.log.
+kgr_test_module_build() {
+	local dir=$1 mo=$2 kout=$3 kargs
+	shift 3
+	mapfile -t kargs < <(kgr_kbuild_args)
+	rm -rf "$mo" && mkdir -p "$mo" &&
+		make -s -C "$kout" M="$dir" MO="$mo" "${kargs[@]}" "$@" modules >"$mo/build.log" 2>&1
+}
+
 # Name of the writable kernel tree (and its builds).  The default "main" is
 # shared by every clone; a second work tree (git worktree) that carries a
 # different overlay sets KGR_TREE to its own name so the two never fight over

@@ -124,7 +124,7 @@ if [ -n "$KOUT" ]; then
 		grep -E -A5 '^(warning|error)' "$WORK/rustdoc.log" | head -n 20 | sed 's/^/  | /' >&2
 	fi
 fi
-mapfile -t RUST_FILES < <(cd "$KGR_REPO" && find rust samples tools/testing/rust-compile-fail -name '*.rs' | sort)
+mapfile -t RUST_FILES < <(cd "$KGR_REPO" && find rust samples tools/testing/rust-compile-fail tools/testing/rust-asm-frame -name '*.rs' | sort)
 check "kernel: rustfmt --check of rust/ and samples/" \
 	sh -c "cd '$KGR_REPO' && '$RUSTFMT' --edition 2021 --config-path '$KSRC/.rustfmt.toml' --check ${RUST_FILES[*]}"
 phase_end
@@ -149,6 +149,9 @@ if [ -n "$KOUT" ]; then
 	# What safe code must not be able to write (host-shared memory, MSRs).
 	"$KGR_REPO/tools/testing/rust-compile-fail/compile-fail.sh" "$KOUT" 2>&1 | tee "$WORK/compile-fail.log" |
 		"$KGR_REPO/tools/lib/ktap-count" "module: compile-fail" >>"$RESULTS"
+	# The call from kernel::preempt's inline asm has its frame (objtool --stackval).
+	"$KGR_REPO/tools/testing/rust-asm-frame/asm-frame.sh" "$KOUT" 2>&1 | tee "$WORK/asm-frame.log" |
+		"$KGR_REPO/tools/lib/ktap-count" "module: asm-frame" >>"$RESULTS"
 else
 	record SKIP "module: build (kernel build failed)"
 fi

@@ -13,11 +13,8 @@ set -uo pipefail
 KGR_TAG=compile-fail
 . "$(dirname "$0")/../../lib/lib.sh"
 kgr_load_env
-KOUT=$1
+KOUT=${1:?usage: compile-fail.sh KOUT}
 DIR=$(cd "$(dirname "$0")" && pwd)
-MO_BASE="$KGR_CACHE/compile-fail/$(basename "$KOUT")"
-mapfile -t KARGS < <(kgr_kbuild_args)
-export LIBCLANG_PATH
 cases=("$DIR"/*.rs)
 echo "KTAP version 1"
 echo "1..${#cases[@]}"
@@ -27,9 +24,8 @@ for f in "${cases[@]}"; do
 	i=$((i + 1))
 	name=$(basename "$f" .rs)
 	expect=$(sed -n 's|^// expect: ||p' "$f")
-	mo="$MO_BASE/$name"
-	rm -rf "$mo" && mkdir -p "$mo"
-	if make -s -C "$KOUT" M="$DIR" MO="$mo" CASE="$name" "${KARGS[@]}" modules >"$mo/build.log" 2>&1; then
+	mo="$KGR_CACHE/compile-fail/$(basename "$KOUT")/$name"
+	if kgr_test_module_build "$DIR" "$mo" "$KOUT" CASE="$name"; then
 		built=1
 	else
 		built=0
