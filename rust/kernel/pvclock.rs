@@ -53,16 +53,19 @@ unsafe impl HostRecord for WallClock {
     const VERSION: Option<usize> = Some(0);
 }
 
-impl abi::SharedRecord for Slot<'_, VcpuTimeInfo> {
+/// The version word of any record that has one ([`HostRecord::VERSION`]); a record without
+/// one fails to build.
+impl<R: HostRecord> abi::Versioned for Slot<'_, R> {
     #[inline]
     fn load_version(&self) -> u32 {
-        self.load_u32(0)
-    }
-
-    #[inline]
-    fn load_body(&self) -> Body {
-        // Multiplier, shift and flags come from one load of the word at offset 24.
-        Body::from_words(self.load_u64(8), self.load_u64(16), self.load_u64(24))
+        self.load_u32(
+            const {
+                match R::VERSION {
+                    Some(offset) => offset,
+                    None => panic!("the record has no version word"),
+                }
+            },
+        )
     }
 
     #[inline]
@@ -72,20 +75,18 @@ impl abi::SharedRecord for Slot<'_, VcpuTimeInfo> {
     }
 }
 
-impl abi::SharedWallClock for Slot<'_, WallClock> {
+impl abi::SharedRecord for Slot<'_, VcpuTimeInfo> {
     #[inline]
-    fn load_version(&self) -> u32 {
-        self.load_u32(0)
+    fn load_body(&self) -> Body {
+        // Multiplier, shift and flags come from one load of the word at offset 24.
+        Body::from_words(self.load_u64(8), self.load_u64(16), self.load_u64(24))
     }
+}
 
+impl abi::SharedWallClock for Slot<'_, WallClock> {
     #[inline]
     fn load_time(&self) -> (u32, u32) {
         (self.load_u32(4), self.load_u32(8))
-    }
-
-    #[inline]
-    fn read_barrier(&self) {
-        barrier();
     }
 }
 

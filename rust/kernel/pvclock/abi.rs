@@ -180,48 +180,26 @@ impl Body {
     }
 }
 
-impl Body {
-    /// [`Body::ns_at`] for a body [`Body::invalid`] accepted, with [`scale_delta_valid`].
-    #[inline]
-    pub fn ns_at_valid(&self, tsc: u64) -> u64 {
-        let delta = tsc.wrapping_sub(self.tsc_timestamp);
-        self.system_time
-            .wrapping_add(scale_delta_valid(delta, self.mul, self.shift))
-    }
-}
-
 /// Scales a TSC delta to nanoseconds exactly like `pvclock_scale_delta()`.
 ///
 /// The delta is shifted first (left for a positive `shift`, right for a negative one, bits
 /// shifted out are lost as in C), then multiplied by the 32.32 fraction `mul` with a 96-bit
 /// intermediate, keeping bits 95..32. The result always fits in 64 bits, so nothing is lost in
-/// the multiplication. Shifts of 64 or more in either direction give 0 instead of C's undefined
-/// behaviour.
+/// the multiplication.
+///
+/// Records pass [`Body::invalid`] before they are scaled, so `shift` is in
+/// [`MIN_SHIFT`]`..=`[`MAX_SHIFT`]; for other shifts the amount is taken modulo 64, where C's
+/// shift is undefined.
 #[inline]
 pub fn scale_delta(delta: u64, mul: u32, shift: i8) -> u64 {
-    let amount = u32::from(shift.unsigned_abs());
-    let d = if shift < 0 {
-        delta.checked_shr(amount).unwrap_or(0)
-    } else {
-        delta.checked_shl(amount).unwrap_or(0)
-    };
-    // CAST: `d * mul < 2^96`, so the product shifted right by 32 is below 2^64.
-    ((u128::from(d) * u128::from(mul)) >> 32) as u64
-}
-
-/// [`scale_delta`] for a `shift` known to be in [`MIN_SHIFT`]`..=`[`MAX_SHIFT`] (a record
-/// [`Body::invalid`] accepted): the same value without the guards for shifts of 64 or more.
-///
-/// Outside that range the result is unspecified (but computed without undefined behaviour).
-#[inline]
-pub fn scale_delta_valid(delta: u64, mul: u32, shift: i8) -> u64 {
-    // CAST: The amounts are below 64 for valid shifts; `wrapping_sh*` masks any others.
+    // CAST: `shift.wrapping_neg()` of a negative shift is its positive amount (-128 wraps to
+    // itself and is masked like any amount of 64 or more).
     let d = if shift < 0 {
         delta.wrapping_shr(shift.wrapping_neg() as u32)
     } else {
         delta.wrapping_shl(shift as u32)
     };
-    // CAST: As in `scale_delta()`.
+    // CAST: `d * mul < 2^96`, so the product shifted right by 32 is below 2^64.
     ((u128::from(d) * u128::from(mul)) >> 32) as u64
 }
 
@@ -273,18 +251,111 @@ pub enum SnapshotError {
     },
 }
 
-/// Access to a [`VcpuTimeInfo`] that the host may rewrite at any moment.
+/// A record the host guards with a version word: odd while the host updates the record,
+/// changed by every update (the pvclock protocol, which the steal-time record follows too).
 ///
 /// The kernel implements it on shared memory with single-copy-atomic loads; the host tests
 /// implement it with scripted records.
-pub trait SharedRecord {
+pub trait Versioned {
     /// Loads the version with one untorn load.
     fn load_version(&self) -> u32;
-    /// Loads the fields of the body, each with one untorn load.
-    fn load_body(&self) -> Body;
     /// Keeps loads on either side from being reordered (`virt_rmb()`: a compiler barrier on
     /// x86, whose loads are not reordered with each other).
     fn read_barrier(&self);
+}
+
+/// One pass of the version protocol: what [`read_round`] loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Round<T> {
+    /// The version loaded before the fields.
+    pub version: u32,
+    /// What the reader loaded between the two version loads.
+    pub value: T,
+    /// The version loaded after the fields.
+    pub again: u32,
+}
+
+impl<T> Round<T> {
+    /// Returns `true` if `value` belongs to `version`: it was even (no update in progress) and
+    /// unchanged across the read.
+    #[inline(always)]
+    pub fn is_consistent(&self) -> bool {
+        self.version & 1 == 0 && self.again == self.version
+    }
+}
+
+/// Loads the version, then (after a barrier) whatever `read` loads, then (after a barrier) the
+/// version again: one pass of `pvclock_read_begin()`/`pvclock_read_retry()`.
+#[inline(always)]
+pub fn read_round<R: Versioned + ?Sized, T>(rec: &R, read: impl FnOnce(&R) -> T) -> Round<T> {
+    let version = rec.load_version();
+    rec.read_barrier();
+    let value = read(rec);
+    rec.read_barrier();
+    let again = rec.load_version();
+    Round {
+        version,
+        value,
+        again,
+    }
+}
+
+/// A consistent reading from [`read_consistent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Consistent<T> {
+    /// The even version `value` belongs to.
+    pub version: u32,
+    /// What the reader loaded.
+    pub value: T,
+    /// How many rounds were repeated because the version was odd or changed.
+    pub retries: u32,
+}
+
+/// [`read_consistent`] gave up: the version stayed odd or kept changing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Busy {
+    /// The last version seen.
+    pub version: u32,
+    /// The rounds repeated (`max_retries`).
+    pub retries: u32,
+}
+
+/// The version loop: repeats [`read_round`] until a round is consistent, at most
+/// `max_retries` times more, instead of spinning forever on a host that never finishes an
+/// update.
+///
+/// Every reader of a versioned record uses this loop (or, for a version it already knows, one
+/// [`read_round`]).
+#[inline]
+pub fn read_consistent<R: Versioned + ?Sized, T>(
+    rec: &R,
+    max_retries: u32,
+    mut read: impl FnMut(&R) -> T,
+) -> Result<Consistent<T>, Busy> {
+    let mut retries = 0;
+    loop {
+        let round = read_round(rec, &mut read);
+        if round.is_consistent() {
+            return Ok(Consistent {
+                version: round.version,
+                value: round.value,
+                retries,
+            });
+        }
+        if retries >= max_retries {
+            return Err(Busy {
+                version: round.again,
+                retries,
+            });
+        }
+        retries += 1;
+    }
+}
+
+/// Access to a [`VcpuTimeInfo`] that the host may rewrite at any moment.
+pub trait SharedRecord: Versioned {
+    /// Loads the fields of the body, each with one untorn load.
+    fn load_body(&self) -> Body;
 }
 
 /// A consistent reading of a record together with the TSC value read inside the version loop.
@@ -310,11 +381,9 @@ impl Snapshot {
 
 /// Reads a record with the pvclock version protocol, like `__pvclock_clocksource_read()`.
 ///
-/// Each round loads the version with the low bit cleared, then (after a barrier) the TSC through
-/// `read_tsc` and the body, then (after a barrier) the version again; the round counts only if the
-/// second load equals the first, which an odd version never does. After `max_retries` failed
-/// rounds it gives up with [`SnapshotError::Busy`] instead of spinning forever on a host that
-/// never finishes an update. A consistent record with version 0 was never written
+/// [`read_consistent`] with the TSC read through `read_tsc` before the body, so the TSC value
+/// belongs to the body's version. After `max_retries` failed rounds it gives up with
+/// [`SnapshotError::Busy`]. A consistent record with version 0 was never written
 /// ([`SnapshotError::Unwritten`]); one with a zero multiplier or an impossible shift is rejected
 /// with [`SnapshotError::Invalid`].
 ///
@@ -325,33 +394,21 @@ pub fn snapshot<R: SharedRecord + ?Sized>(
     mut read_tsc: impl FnMut() -> u64,
     max_retries: u32,
 ) -> Result<Snapshot, (SnapshotError, u32)> {
-    let mut retries = 0;
-    loop {
-        let version = rec.load_version() & !1;
-        rec.read_barrier();
-        let tsc = read_tsc();
-        let body = rec.load_body();
-        rec.read_barrier();
-        let again = rec.load_version();
-        if again == version {
-            if version == 0 {
-                return Err((SnapshotError::Unwritten, retries));
-            }
-            if let Some(why) = body.invalid() {
-                return Err((SnapshotError::Invalid(why), retries));
-            }
-            return Ok(Snapshot {
-                version,
-                body,
-                tsc,
-                retries,
-            });
-        }
-        if retries >= max_retries {
-            return Err((SnapshotError::Busy { version: again }, retries));
-        }
-        retries += 1;
+    let c = read_consistent(rec, max_retries, |r| (read_tsc(), r.load_body()))
+        .map_err(|b| (SnapshotError::Busy { version: b.version }, b.retries))?;
+    let (tsc, body) = c.value;
+    if c.version == 0 {
+        return Err((SnapshotError::Unwritten, c.retries));
     }
+    if let Some(why) = body.invalid() {
+        return Err((SnapshotError::Invalid(why), c.retries));
+    }
+    Ok(Snapshot {
+        version: c.version,
+        body,
+        tsc,
+        retries: c.retries,
+    })
 }
 
 /// The global "last value returned" of a clock whose records are not trusted to be monotonic
@@ -528,19 +585,15 @@ pub fn read_known<R: SharedRecord + ?Sized>(
     known: impl FnOnce() -> u64,
     read_tsc: impl FnOnce() -> u64,
 ) -> Known {
-    let version = rec.load_version();
-    rec.read_barrier();
-    let tsc = read_tsc();
-    let body = rec.load_body();
-    rec.read_barrier();
-    let again = rec.load_version();
+    let r = read_round(rec, |r| (read_tsc(), r.load_body()));
     // `known` is never an odd `u32` (see `Reading::known_version()`), so a match also means
     // that no update was in progress.
     // `known` is loaded last: fewer registers live across the TSC read.
-    if again == version && u64::from(version) == known() {
+    if r.again == r.version && u64::from(r.version) == known() {
+        let (tsc, body) = r.value;
         // The known version's body passed `Body::invalid()`.
-        Known::Ns(body.ns_at_valid(tsc))
-    } else if again != version || version & 1 != 0 {
+        Known::Ns(body.ns_at(tsc))
+    } else if !r.is_consistent() {
         Known::Torn
     } else {
         Known::Unknown
@@ -548,13 +601,9 @@ pub fn read_known<R: SharedRecord + ?Sized>(
 }
 
 /// Access to a [`WallClock`] record the host may be writing.
-pub trait SharedWallClock {
-    /// Loads the version with one untorn load.
-    fn load_version(&self) -> u32;
+pub trait SharedWallClock: Versioned {
     /// Loads `sec` and `nsec`, each with one untorn load.
     fn load_time(&self) -> (u32, u32);
-    /// See [`SharedRecord::read_barrier`].
-    fn read_barrier(&self);
 }
 
 /// Why [`wall_clock`] returned no value.
@@ -590,29 +639,19 @@ impl Epoch {
 /// Nanoseconds per second.
 pub const NSEC_PER_SEC: u64 = 1_000_000_000;
 
-/// Reads a wall-clock record with the version protocol of `pvclock_read_wallclock()`.
+/// Reads a wall-clock record with the version protocol of `pvclock_read_wallclock()`
+/// ([`read_consistent`]).
 pub fn wall_clock<W: SharedWallClock + ?Sized>(
     w: &W,
     max_retries: u32,
 ) -> Result<Epoch, WallClockError> {
-    let mut retries = 0;
-    loop {
-        let version = w.load_version();
-        w.read_barrier();
-        let (sec, nsec) = w.load_time();
-        w.read_barrier();
-        if version & 1 == 0 && w.load_version() == version {
-            if version == 0 {
-                return Err(WallClockError::Unwritten);
-            }
-            if u64::from(nsec) >= NSEC_PER_SEC {
-                return Err(WallClockError::Invalid);
-            }
-            return Ok(Epoch { sec, nsec });
-        }
-        if retries >= max_retries {
-            return Err(WallClockError::Busy);
-        }
-        retries += 1;
+    let c = read_consistent(w, max_retries, |w| w.load_time()).map_err(|_| WallClockError::Busy)?;
+    let (sec, nsec) = c.value;
+    if c.version == 0 {
+        return Err(WallClockError::Unwritten);
     }
+    if u64::from(nsec) >= NSEC_PER_SEC {
+        return Err(WallClockError::Invalid);
+    }
+    Ok(Epoch { sec, nsec })
 }

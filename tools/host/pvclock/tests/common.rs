@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use pvclock::abi::{Body, LastValue, SharedRecord, SharedWallClock};
+use pvclock::abi::{Body, LastValue, SharedRecord, SharedWallClock, Versioned};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
@@ -75,26 +75,27 @@ pub fn kvm_time_scale(scaled_hz: u64, base_hz: u64) -> (u32, i8) {
     (mul, i8::try_from(shift).unwrap())
 }
 
-/// A record whose version loads follow a script (the last value repeats), with a fixed body.
-pub struct Scripted {
+/// A record whose version loads follow a script (the last value repeats), with fixed contents
+/// `data`: a [`Body`] for a time record, `(sec, nsec)` for a wall clock.
+pub struct Scripted<T = Body> {
     versions: RefCell<VecDeque<u32>>,
     last: Cell<u32>,
-    pub body: Body,
+    pub data: T,
     pub version_loads: Cell<u32>,
 }
 
-impl Scripted {
-    pub fn new(versions: &[u32], body: Body) -> Self {
+impl<T> Scripted<T> {
+    pub fn new(versions: &[u32], data: T) -> Self {
         Self {
             versions: RefCell::new(versions.iter().copied().collect()),
             last: Cell::new(versions.last().copied().unwrap_or(0)),
-            body,
+            data,
             version_loads: Cell::new(0),
         }
     }
 }
 
-impl SharedRecord for Scripted {
+impl<T> Versioned for Scripted<T> {
     fn load_version(&self) -> u32 {
         self.version_loads.set(self.version_loads.get() + 1);
         self.versions
@@ -102,10 +103,19 @@ impl SharedRecord for Scripted {
             .pop_front()
             .unwrap_or(self.last.get())
     }
-    fn load_body(&self) -> Body {
-        self.body
-    }
     fn read_barrier(&self) {}
+}
+
+impl SharedRecord for Scripted<Body> {
+    fn load_body(&self) -> Body {
+        self.data
+    }
+}
+
+impl SharedWallClock for Scripted<(u32, u32)> {
+    fn load_time(&self) -> (u32, u32) {
+        self.data
+    }
 }
 
 /// A record in memory written concurrently with the host's protocol (version odd, body,
@@ -138,19 +148,22 @@ impl LiveRecord {
     }
 }
 
-impl SharedRecord for LiveRecord {
+impl Versioned for LiveRecord {
     fn load_version(&self) -> u32 {
         self.version.load(Ordering::Acquire)
     }
+    fn read_barrier(&self) {
+        fence(Ordering::Acquire);
+    }
+}
+
+impl SharedRecord for LiveRecord {
     fn load_body(&self) -> Body {
         Body::from_words(
             self.tsc_timestamp.load(Ordering::Relaxed),
             self.system_time.load(Ordering::Relaxed),
             self.word24.load(Ordering::Relaxed),
         )
-    }
-    fn read_barrier(&self) {
-        fence(Ordering::Acquire);
     }
 }
 
@@ -166,38 +179,6 @@ impl LastValue for Last {
         self.0
             .compare_exchange(current, new, Ordering::AcqRel, Ordering::Relaxed)
     }
-}
-
-/// A wall-clock record with scripted versions.
-pub struct ScriptedWall {
-    versions: RefCell<VecDeque<u32>>,
-    last: Cell<u32>,
-    pub sec: u32,
-    pub nsec: u32,
-}
-
-impl ScriptedWall {
-    pub fn new(versions: &[u32], sec: u32, nsec: u32) -> Self {
-        Self {
-            versions: RefCell::new(versions.iter().copied().collect()),
-            last: Cell::new(versions.last().copied().unwrap_or(0)),
-            sec,
-            nsec,
-        }
-    }
-}
-
-impl SharedWallClock for ScriptedWall {
-    fn load_version(&self) -> u32 {
-        self.versions
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or(self.last.get())
-    }
-    fn load_time(&self) -> (u32, u32) {
-        (self.sec, self.nsec)
-    }
-    fn read_barrier(&self) {}
 }
 
 /// A valid body for a TSC of `hz` with `system_time` at `tsc_timestamp`.

@@ -122,24 +122,25 @@ impl LastValue for Racy {
     }
 }
 
+/// A last value of 100 to which another CPU publishes `other` during the first
+/// compare-exchange.
+fn racy(other: u64) -> Racy {
+    let l = Racy {
+        inner: Last::default(),
+        raced: false.into(),
+        other,
+    };
+    l.inner.0.store(100, Ordering::Relaxed);
+    l
+}
+
 #[test]
 fn clamp_retries_after_losing_a_race() {
     // Another CPU publishes 150 between our load and our compare-exchange of 120.
-    let l = Racy {
-        inner: Last::default(),
-        raced: false.into(),
-        other: 150,
-    };
-    l.inner.0.store(100, Ordering::Relaxed);
-    let c = clamp_monotonic(&l, 120);
+    let c = clamp_monotonic(&racy(150), 120);
     assert_eq!((c.value, c.clamped), (150, true));
     // ... or a smaller value: then ours wins on the retry.
-    let l = Racy {
-        inner: Last::default(),
-        raced: false.into(),
-        other: 110,
-    };
-    l.inner.0.store(100, Ordering::Relaxed);
+    let l = racy(110);
     let c = clamp_monotonic(&l, 120);
     assert_eq!((c.value, c.clamped, l.load()), (120, false, 120));
 }
@@ -296,25 +297,17 @@ fn read_known_needs_the_known_version() {
     // A stopped guest, an unstable record and an untrusted stable bit are never known.
     let last = Last::default();
     let stopped = body_for(1_000_000_000, 0, 0, TSC_STABLE_BIT | GUEST_STOPPED);
-    let r = read(
-        &Scripted::new(&[4], stopped),
-        stable_body,
-        || 7,
-        &last,
-        true,
-    );
-    assert_eq!(r.known_version(), NO_KNOWN_VERSION);
     let unstable = body_for(1_000_000_000, 0, 0, 0);
-    let r = read(
-        &Scripted::new(&[4], unstable),
-        stable_body,
-        || 7,
-        &last,
-        true,
-    );
-    assert_eq!(r.known_version(), NO_KNOWN_VERSION);
-    let r = read(&Scripted::new(&[4], body), stable_body, || 7, &last, false);
-    assert_eq!(r.known_version(), NO_KNOWN_VERSION);
+    for (b, trust_stable) in [(stopped, true), (unstable, true), (body, false)] {
+        let r = read(
+            &Scripted::new(&[4], b),
+            stable_body,
+            || 7,
+            &last,
+            trust_stable,
+        );
+        assert_eq!(r.known_version(), NO_KNOWN_VERSION);
+    }
     let r = read(&Scripted::new(&[4], body), stable_body, || 7, &last, true);
     assert_eq!(r.known_version(), 4);
 }

@@ -7,9 +7,7 @@ mod common;
 
 use common::{kvm_time_scale, limb_scale, ref_scale};
 use proptest::prelude::*;
-use pvclock::abi::{
-    cycles_to_ns, scale_delta, scale_delta_valid, tsc_khz, Body, MAX_SHIFT, MIN_SHIFT,
-};
+use pvclock::abi::{cycles_to_ns, scale_delta, tsc_khz, Body, MAX_SHIFT, MIN_SHIFT};
 
 const DELTAS: [u64; 10] = [
     0,
@@ -46,14 +44,17 @@ fn every_shift_and_extreme_mul_matches_reference() {
     }
 }
 
+/// Records with such shifts are rejected before scaling (`Body::invalid()`); the scaler still
+/// computes something for them, without overflow or panic, and agrees with C where C is
+/// defined (amounts below 64).
 #[test]
 fn shifts_outside_the_valid_range_never_panic() {
     for shift in i8::MIN..=i8::MAX {
         for &delta in &DELTAS {
-            assert_eq!(
-                scale_delta(delta, u32::MAX, shift),
-                ref_scale(delta, u32::MAX, shift)
-            );
+            let got = scale_delta(delta, u32::MAX, shift);
+            if shift.unsigned_abs() < 64 {
+                assert_eq!(got, ref_scale(delta, u32::MAX, shift), "shift {shift}");
+            }
         }
     }
 }
@@ -129,7 +130,6 @@ proptest! {
     fn scale_matches_u128_reference(delta: u64, mul: u32, shift in MIN_SHIFT..=MAX_SHIFT) {
         prop_assert_eq!(scale_delta(delta, mul, shift), ref_scale(delta, mul, shift));
         prop_assert_eq!(scale_delta(delta, mul, shift), limb_scale(delta, mul, shift));
-        prop_assert_eq!(scale_delta_valid(delta, mul, shift), ref_scale(delta, mul, shift));
     }
 
     #[test]
@@ -164,21 +164,5 @@ proptest! {
         w[6..8].copy_from_slice(&pad.to_le_bytes());
         let b = Body::from_words(1, 2, u64::from_le_bytes(w));
         prop_assert_eq!((b.mul, b.shift, b.flags, b.tsc_timestamp, b.system_time), (mul, shift, flags, 1, 2));
-    }
-}
-
-/// The unguarded scaling of the fast path agrees with the guarded one on every valid shift, at
-/// the extremes of delta and multiplier.
-#[test]
-fn scale_valid_equals_scale_on_all_valid_shifts() {
-    for shift in MIN_SHIFT..=MAX_SHIFT {
-        for delta in [0, 1, u64::from(u32::MAX), 1 << 63, u64::MAX] {
-            for mul in [0, 1, 1 << 31, u32::MAX] {
-                assert_eq!(
-                    scale_delta_valid(delta, mul, shift),
-                    scale_delta(delta, mul, shift)
-                );
-            }
-        }
     }
 }
