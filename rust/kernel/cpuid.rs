@@ -4,18 +4,9 @@
 //!
 //! C header: [`arch/x86/include/asm/cpuid/api.h`](srctree/arch/x86/include/asm/cpuid/api.h)
 
-/// The four registers returned by one `CPUID` instruction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CpuIdResult {
-    /// EAX.
-    pub eax: u32,
-    /// EBX.
-    pub ebx: u32,
-    /// ECX.
-    pub ecx: u32,
-    /// EDX.
-    pub edx: u32,
-}
+mod result;
+
+pub use result::CpuIdResult;
 
 /// Executes `CPUID` for `leaf` and `subleaf` on the current CPU.
 ///

@@ -63,16 +63,7 @@ impl KvmPara {
 
     /// Detects KVM on the current CPU and reports why it was not found.
     pub fn detect_raw() -> core::result::Result<Self, DetectError> {
-        abi::detect(|leaf| {
-            let r = cpuid::cpuid(leaf);
-            abi::CpuIdResult {
-                eax: r.eax,
-                ebx: r.ebx,
-                ecx: r.ecx,
-                edx: r.edx,
-            }
-        })
-        .map(|detection| Self { detection })
+        abi::detect(cpuid::cpuid).map(|detection| Self { detection })
     }
 
     /// Returns the base of the KVM CPUID leaves.

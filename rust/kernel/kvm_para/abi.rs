@@ -2,7 +2,8 @@
 
 //! KVM paravirtual ABI: CPUID leaves, feature bits and MSR numbers.
 //!
-//! This file is pure logic with no kernel dependency. It is compiled into the kernel crate as
+//! This file is pure logic; its one dependency, [`CpuIdResult`], is pure too
+//! (`rust/kernel/cpuid/result.rs`). It is compiled into the kernel crate as
 //! `kernel::kvm_para::abi` and, unchanged, into the host-side test crate
 //! (`tools/host/kvm-para`), where it is unit- and property-tested with `cargo test`.
 //!
@@ -28,29 +29,17 @@ pub const FEATURES_LEAF_OFFSET: u32 = 1;
 /// The KVM signature in EBX, ECX, EDX of the base leaf.
 pub const SIGNATURE: [u8; 12] = *b"KVMKVMKVM\0\0\0";
 
-/// The four registers returned by one `CPUID` instruction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CpuIdResult {
-    /// EAX.
-    pub eax: u32,
-    /// EBX.
-    pub ebx: u32,
-    /// ECX.
-    pub ecx: u32,
-    /// EDX.
-    pub edx: u32,
-}
+pub use crate::cpuid::CpuIdResult;
 
-impl CpuIdResult {
-    /// Returns the 12 signature bytes stored in EBX, ECX and EDX (in that order).
-    pub const fn signature(&self) -> [u8; 12] {
-        let b = self.ebx.to_le_bytes();
-        let c = self.ecx.to_le_bytes();
-        let d = self.edx.to_le_bytes();
-        [
-            b[0], b[1], b[2], b[3], c[0], c[1], c[2], c[3], d[0], d[1], d[2], d[3],
-        ]
-    }
+/// Returns the 12 signature bytes a hypervisor base leaf stores in EBX, ECX and EDX (in that
+/// order).
+pub const fn signature(r: &CpuIdResult) -> [u8; 12] {
+    let b = r.ebx.to_le_bytes();
+    let c = r.ecx.to_le_bytes();
+    let d = r.edx.to_le_bytes();
+    [
+        b[0], b[1], b[2], b[3], c[0], c[1], c[2], c[3], d[0], d[1], d[2], d[3],
+    ]
 }
 
 /// A KVM paravirtual feature: a bit of EAX in the feature leaf.
@@ -293,7 +282,7 @@ pub fn detect(mut cpuid: impl FnMut(u32) -> CpuIdResult) -> Result<Detection, De
     let mut base = HYPERVISOR_LEAF_FIRST;
     loop {
         let leaf = cpuid(base);
-        if leaf.signature() == SIGNATURE {
+        if signature(&leaf) == SIGNATURE {
             let features_leaf = base | FEATURES_LEAF_OFFSET;
             let max_leaf = if leaf.eax == 0 {
                 features_leaf
