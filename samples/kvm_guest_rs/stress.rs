@@ -25,6 +25,7 @@ use kernel::{
         shared::PerCpu,
         KvmPara, //
     },
+    local::Local64,
     preempt::{
         self,
         ThisCpu, //
@@ -32,7 +33,6 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{
-            Atomic,
             AtomicFlag,
             Relaxed, //
         },
@@ -66,8 +66,8 @@ struct Stress {
     #[pin]
     timer: HrTimer<Self>,
     records: PerCpu<KvmStealTime>,
-    /// Successful enables and disables from the timer.
-    irq_toggles: Atomic<u64>,
+    /// Successful enables and disables from the timer, on the timer's CPU only.
+    irq_toggles: Local64,
     /// Tells the timer to stop re-arming.
     stop: AtomicFlag,
 }
@@ -88,7 +88,7 @@ impl HrTimerCallback for Stress {
         }
         let guard = preempt::disable();
         if this.toggle(guard.this_cpu()) {
-            this.irq_toggles.add(1, Relaxed);
+            this.irq_toggles.inc();
         }
         ctx.forward_now(Delta::from_micros(PERIOD_US));
         HrTimerRestart::Restart
@@ -121,7 +121,7 @@ pub(crate) fn run(f: &mut fmt::Formatter<'_>) -> fmt::Result {
         try_pin_init!(Stress {
             timer <- HrTimer::new(),
             records: PerCpu::new(&STEAL_TIME)?,
-            irq_toggles: Atomic::new(0),
+            irq_toggles: Local64::new(0),
             stop: AtomicFlag::new(false),
         }),
         GFP_KERNEL,
@@ -157,7 +157,7 @@ pub(crate) fn run(f: &mut fmt::Formatter<'_>) -> fmt::Result {
         "cpu {} loops {} irq_toggles {} mismatches {}",
         cpu_nr,
         loops,
-        stress.irq_toggles.load(Relaxed),
+        stress.irq_toggles.get(),
         mismatches
     )
     // Dropping `stress` disables the record wherever it is still published.
