@@ -13,7 +13,8 @@
 # C guest judges the QEMU host model), host-test, rustdoc (the kernel
 # crate's documentation with the new abstractions), series (the upstream
 # patch series, checked: applies, checkpatch; SERIES_BUILD=debug also builds
-# it in tree), clean-cache, help.
+# it in tree), series-bisect (the same, building the kernel crate after every
+# patch too: about a minute a patch), clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` and, unless
 #            given, `validate-model` use debug),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
@@ -32,7 +33,7 @@ export KGR_CACHE ACCEL
 
 KOUT_CMD = tools/kernel/kernel-build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check compare validate-model host-test rustdoc series clean-cache
+.PHONY: all help setup kernel module initramfs run check compare validate-model host-test rustdoc series series-bisect clean-cache
 
 all: module
 
@@ -74,6 +75,9 @@ rustdoc: setup
 
 series: setup
 	@tools/kernel/series.sh "$(KGR_CACHE)/series"
+
+series-bisect: setup
+	@SERIES_BUILD=debug SERIES_BISECT=1 tools/kernel/series.sh "$(KGR_CACHE)/series"
 
 clean-cache:
 	rm -rf "$(KGR_CACHE)/build" "$(KGR_CACHE)/module" "$(KGR_CACHE)/check"

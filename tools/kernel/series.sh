@@ -100,6 +100,7 @@ mapfile -t series < <(ls "$OUT"/*.patch)
 echo "KTAP version 1"
 extra=0
 [ -n "${SERIES_BUILD:-}" ] && extra=1
+[ -n "${SERIES_BUILD:-}" ] && [ -n "${SERIES_BISECT:-}" ] && extra=$((extra + ${#series[@]} - 1))
 echo "1..$((2 * ${#series[@]} + 1 + extra))"
 i=0
 result() {
@@ -141,9 +142,19 @@ if [ -n "${SERIES_BUILD:-}" ]; then
 		rm -rf "$intree" && mkdir -p "$(dirname "$intree")" && cp -a "$KSRC_PRISTINE" "$intree" &&
 			chmod -R u+w "$intree" && touch "$intree/.kgr-copied" || kgr_die "cannot copy the pristine tree"
 	fi
-	(cd "$check" && find . -type f | sed 's|^\./||') | while read -r f; do
-		cmp -s "$check/$f" "$intree/$f" || { mkdir -p "$intree/$(dirname "$f")" && cp "$check/$f" "$intree/$f"; }
-	done
+	# sync_tree DIR [SUBDIR]: make the in-tree copy hold DIR's version of every
+	# file the series touches (below SUBDIR; a file the series adds and DIR
+	# lacks is removed).
+	sync_tree() {
+		(cd "$check" && find "./${2:-}" -type f | sed 's|^\./||; s|^/||') | while read -r f; do
+			if [ -f "$1/$f" ]; then
+				cmp -s "$1/$f" "$intree/$f" || { mkdir -p "$intree/$(dirname "$f")" && cp "$1/$f" "$intree/$f"; }
+			elif [ ! -e "$KSRC_PRISTINE/$f" ]; then
+				rm -f "$intree/$f"
+			fi
+		done
+	}
+	sync_tree "$check"
 	mapfile -t KARGS < <(kgr_kbuild_args)
 	[ -n "$CLIPPY_DRIVER" ] && KARGS+=(CLIPPY=1)
 	export LIBCLANG_PATH
@@ -159,6 +170,25 @@ if [ -n "${SERIES_BUILD:-}" ]; then
 		grep -q '^CONFIG_SAMPLE_KVM_GUEST_RS=m' "$out/.config" || kgr_die "CONFIG_SAMPLE_KVM_GUEST_RS=m did not stick"
 		touch "$out/.kgr-config-done"
 	fi
+	# With SERIES_BISECT=1: the kernel crate builds after every patch but the
+	# last (which adds the driver and is built by the full build below).  Those
+	# patches touch only rust/, so the config and samples/ stay as they are.
+	if [ -n "${SERIES_BISECT:-}" ]; then
+		step="$work/step"
+		mkdir -p "$step"
+		copy_pristine "$step"
+		for s in "${series[@]:0:${#series[@]}-1}"; do
+			name=$(basename "$s")
+			patch -s -p1 -d "$step" --no-backup-if-mismatch <"$s" >/dev/null 2>&1
+			sync_tree "$step" rust
+			kgr_step "bisect: building rust/ at $name"
+			km -j"$(nproc)" rust/ >"$work/bisect.log" 2>&1
+			rc=$?
+			[ $rc = 0 ] || grep -E -A5 '^error' "$work/bisect.log" | head -n 15 | sed 's/^/# /'
+			result $rc "bisect: the kernel crate builds at $name"
+		done
+	fi
+	sync_tree "$check"
 	kgr_step "building the series in tree ($SERIES_BUILD flavour) in $out"
 	km -j"$(nproc)" all >"$work/build.log" 2>&1
 	rc=$?
