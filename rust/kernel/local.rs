@@ -7,8 +7,9 @@
 //! read-modify-write: an add that one instruction performs cannot be split by an interrupt.
 //! Any CPU may read the counter. This is the contract of `local_t`/`local64_t`.
 //!
-//! On x86-64 [`Local64::add`] is that instruction, inline (see `kernel::arch`). Elsewhere it is
-//! an atomic add, which is correct everywhere, just slower.
+//! On x86-64 [`Local64::add`] is that instruction, inline (see [`crate::arch`]). Elsewhere, and
+//! with `CONFIG_RUST_INLINE_HELPERS`, it is an atomic add, which is correct everywhere, just
+//! slower.
 //!
 //! C header: [`arch/x86/include/asm/local.h`](srctree/arch/x86/include/asm/local.h),
 //! [`include/asm-generic/local64.h`](srctree/include/asm-generic/local64.h)

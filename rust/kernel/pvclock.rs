@@ -53,8 +53,9 @@ unsafe impl HostRecord for WallClock {
     const VERSION: Option<usize> = Some(0);
 }
 
-/// The version word of any record that has one ([`HostRecord::VERSION`]); a record without
-/// one fails to build.
+/// The version word of any record that has one ([`HostRecord::VERSION`]); using it on a record
+/// without one fails to build (when the code is generated: `cargo check` and clippy do not see
+/// it).
 impl<R: HostRecord> abi::Versioned for Slot<'_, R> {
     #[inline]
     fn load_version(&self) -> u32 {

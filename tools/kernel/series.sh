@@ -184,8 +184,10 @@ if [ -n "${SERIES_BUILD:-}" ]; then
 			kgr_step "bisect: building rust/ at $name"
 			km -j"$(nproc)" rust/ >"$work/bisect.log" 2>&1
 			rc=$?
-			[ $rc = 0 ] || grep -E -A5 '^error' "$work/bisect.log" | head -n 15 | sed 's/^/# /'
-			result $rc "bisect: the kernel crate builds at $name"
+			# A warning is an error with CONFIG_WERROR.
+			grep -qE '^(warning|error)' "$work/bisect.log" && rc=1
+			[ $rc = 0 ] || grep -E -A5 '^(warning|error)' "$work/bisect.log" | head -n 15 | sed 's/^/# /'
+			result $rc "bisect: the kernel crate builds without warnings at $name"
 		done
 	fi
 	sync_tree "$check"

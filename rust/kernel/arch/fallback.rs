@@ -14,7 +14,7 @@ use crate::{
 
 /// `preempt_disable_notrace()`.
 #[inline(always)]
-pub(crate) fn preempt_disable_notrace() {
+pub fn preempt_disable_notrace() {
     // SAFETY: `preempt_disable_notrace()` may be called in any context.
     unsafe { bindings::preempt_disable_notrace() };
 }
@@ -25,20 +25,20 @@ pub(crate) fn preempt_disable_notrace() {
 ///
 /// The caller must have raised the preemption count with [`preempt_disable_notrace`].
 #[inline(always)]
-pub(crate) unsafe fn preempt_enable_notrace() {
+pub unsafe fn preempt_enable_notrace() {
     // SAFETY: The caller raised the preemption count.
     unsafe { bindings::preempt_enable_notrace() };
 }
 
 /// `raw_smp_processor_id()`.
 #[inline(always)]
-pub(crate) fn raw_smp_processor_id() -> CpuId {
+pub fn raw_smp_processor_id() -> CpuId {
     CpuId::current()
 }
 
 /// `this_cpu_ptr()`.
 #[inline(always)]
-pub(crate) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
+pub fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
     // SAFETY: `this_cpu_ptr()` only computes an address.
     unsafe { bindings::this_cpu_ptr(ptr.cast()) }.cast::<T>()
 }
@@ -49,7 +49,7 @@ pub(crate) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
 ///
 /// `p` must be valid and 8-byte aligned, and accessed concurrently only with atomic operations.
 #[inline(always)]
-pub(crate) unsafe fn local64_read(p: *const u64) -> u64 {
+pub unsafe fn local64_read(p: *const u64) -> u64 {
     // SAFETY: Guaranteed by the caller.
     unsafe { Atomic::from_ptr(p.cast_mut()) }.load(Relaxed)
 }
@@ -60,7 +60,7 @@ pub(crate) unsafe fn local64_read(p: *const u64) -> u64 {
 ///
 /// As for [`local64_read`], and `p` must be writable.
 #[inline(always)]
-pub(crate) unsafe fn local64_set(p: *mut u64, v: u64) {
+pub unsafe fn local64_set(p: *mut u64, v: u64) {
     // SAFETY: As in `local64_read()`.
     unsafe { Atomic::from_ptr(p) }.store(v, Relaxed);
 }
@@ -71,7 +71,7 @@ pub(crate) unsafe fn local64_set(p: *mut u64, v: u64) {
 ///
 /// As for [`local64_set`].
 #[inline(always)]
-pub(crate) unsafe fn local64_add(p: *mut u64, v: u64) {
+pub unsafe fn local64_add(p: *mut u64, v: u64) {
     // SAFETY: As in `local64_read()`.
     unsafe { Atomic::from_ptr(p) }.add(v, Relaxed);
 }
@@ -82,7 +82,7 @@ pub(crate) unsafe fn local64_add(p: *mut u64, v: u64) {
 ///
 /// As for [`local64_set`].
 #[inline(always)]
-pub(crate) unsafe fn local64_inc(p: *mut u64) {
+pub unsafe fn local64_inc(p: *mut u64) {
     // SAFETY: Guaranteed by the caller.
     unsafe { local64_add(p, 1) };
 }
@@ -90,19 +90,20 @@ pub(crate) unsafe fn local64_inc(p: *mut u64) {
 /// `rdtsc_ordered()`.
 #[cfg(CONFIG_X86)]
 #[inline(always)]
-pub(crate) fn rdtsc_ordered() -> u64 {
+pub fn rdtsc_ordered() -> u64 {
     // SAFETY: `rdtsc_ordered()` may be called in any context.
     unsafe { bindings::rdtsc_ordered() }
 }
 
-/// `__test_and_clear_bit()` on a 32-bit word, as an atomic fetch-and (stronger than needed).
+/// `__test_and_clear_bit()` on a 32-bit word, as a `cmpxchg` loop (stronger than needed).
 ///
 /// # Safety
 ///
 /// `word` must be valid and 4-byte aligned and accessed concurrently only with atomic (or
 /// single-instruction) operations; `bit` must be below 32.
+#[cfg(CONFIG_X86)]
 #[inline(always)]
-pub(crate) unsafe fn test_and_clear_bit_u32(word: *mut u32, bit: u32) -> bool {
+pub unsafe fn test_and_clear_bit_u32(word: *mut u32, bit: u32) -> bool {
     let mask = 1u32 << bit;
     // SAFETY: Guaranteed by the caller.
     let a = unsafe { Atomic::from_ptr(word) };

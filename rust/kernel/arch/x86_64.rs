@@ -46,10 +46,11 @@ macro_rules! pc_size {
 /// `preempt_disable_notrace()` (`include/linux/preempt.h`): `__preempt_count_inc()`
 /// (`arch/x86/include/asm/preempt.h`), then `barrier()`.
 #[inline(always)]
-pub(crate) fn preempt_disable_notrace() {
+pub fn preempt_disable_notrace() {
     // SAFETY: `%gs` addresses the current CPU's per-CPU area in kernel mode and `__preempt_count`
-    // is a per-CPU `unsigned long` (of which x86 uses 4 or 8 bytes); one increment cannot be split by an interrupt or a migration.
-    // Not `nomem`: the asm is a compiler barrier, like `barrier()`.
+    // is a per-CPU `unsigned long` (of which x86 uses 4 or 8 bytes); one increment cannot be
+    // split by an interrupt or a migration. Not `nomem`: the asm is a compiler barrier, like
+    // `barrier()`.
     unsafe {
         crate::asm!(
             concat!("inc", pc_size!(), " %gs:{pc}(%rip)");
@@ -70,7 +71,7 @@ pub(crate) fn preempt_disable_notrace() {
 ///
 /// The caller must have raised the preemption count with [`preempt_disable_notrace`].
 #[inline(always)]
-pub(crate) unsafe fn preempt_enable_notrace() {
+pub unsafe fn preempt_enable_notrace() {
     // x86 keeps `PREEMPT_NEED_RESCHED` inverted in the count: the decrement reaches 0 exactly
     // when preemption is enabled again and a reschedule is pending.
     #[cfg(all(CONFIG_PREEMPTION, not(CONFIG_PREEMPT_DYNAMIC)))]
@@ -81,10 +82,10 @@ pub(crate) unsafe fn preempt_enable_notrace() {
     //
     // The `call` is where C needs `ASM_CALL_CONSTRAINT`. Without `nostack`, rustc marks the asm
     // as using the stack (LLVM `alignstack`), which makes LLVM set up the function's frame before
-    // it, and with `CONFIG_FRAME_POINTER` the kernel builds Rust with `-Cforce-frame-pointers=yes`:
-    // `push %rbp; mov %rsp,%rbp` then precede the call on every path, as
-    // `tools/testing/rust-asm-frame/` checks with this toolchain. objtool validates the stack
-    // state of the call like any other (it checks module objects too).
+    // it, and with `CONFIG_FRAME_POINTER` the kernel builds Rust with
+    // `-Cforce-frame-pointers=yes`: `push %rbp; mov %rsp,%rbp` then precede the call on every
+    // path, which objtool's frame-pointer validation (`--stackval`) confirms for module objects
+    // built that way.
     unsafe {
         crate::asm!(
             concat!("dec", pc_size!(), " %gs:{pc}(%rip)\n\tjnz 2f\n\tcall {thunk}\n2:");
@@ -112,11 +113,12 @@ pub(crate) unsafe fn preempt_enable_notrace() {
 ///
 /// Meaningful while the caller cannot migrate.
 #[inline(always)]
-pub(crate) fn raw_smp_processor_id() -> CpuId {
+pub fn raw_smp_processor_id() -> CpuId {
     let cpu: u32;
-    // SAFETY: `cpu_number` is a per-CPU `int`, read with one `%gs`-relative load. `pure`: the
-    // value only changes with a migration, and the preemption count changes that allow one are
-    // compiler barriers this load is not moved across; an unused read is dropped.
+    // SAFETY: `cpu_number` is a per-CPU `int`, read with one `%gs`-relative load. `pure` (C's
+    // `this_cpu_read()` is volatile): the value only changes with a migration, which callers
+    // exclude (`ThisCpu`), and the preemption count changes that allow one are compiler barriers
+    // this load is not moved across; an unused read is dropped.
     unsafe {
         crate::asm!(
             "movl %gs:{nr}(%rip), {cpu:e}";
@@ -134,7 +136,7 @@ pub(crate) fn raw_smp_processor_id() -> CpuId {
 ///
 /// The result is the current CPU's copy while the caller cannot migrate.
 #[inline(always)]
-pub(crate) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
+pub fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
     let off: usize;
     // SAFETY: `this_cpu_off` is a per-CPU `unsigned long` holding the current CPU's per-CPU
     // offset; one `%gs`-relative load. `pure`: two reads with no compiler barrier between them
@@ -159,7 +161,7 @@ pub(crate) fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
 /// `p` must be valid and 8-byte aligned, and accessed concurrently only with atomic (or these
 /// single-instruction) operations.
 #[inline(always)]
-pub(crate) unsafe fn local64_read(p: *const u64) -> u64 {
+pub unsafe fn local64_read(p: *const u64) -> u64 {
     let v: u64;
     // SAFETY: Guaranteed by the caller; an aligned `movq` is a relaxed atomic load.
     unsafe {
@@ -179,7 +181,7 @@ pub(crate) unsafe fn local64_read(p: *const u64) -> u64 {
 ///
 /// As for [`local64_read`], and `p` must be writable.
 #[inline(always)]
-pub(crate) unsafe fn local64_set(p: *mut u64, v: u64) {
+pub unsafe fn local64_set(p: *mut u64, v: u64) {
     // SAFETY: Guaranteed by the caller; an aligned `movq` is a relaxed atomic store.
     unsafe {
         crate::asm!(
@@ -198,7 +200,7 @@ pub(crate) unsafe fn local64_set(p: *mut u64, v: u64) {
 ///
 /// As for [`local64_set`]; only one CPU updates `*p` at a time.
 #[inline(always)]
-pub(crate) unsafe fn local64_add(p: *mut u64, v: u64) {
+pub unsafe fn local64_add(p: *mut u64, v: u64) {
     // SAFETY: Guaranteed by the caller. The `addq` behaves as a relaxed load followed by a
     // relaxed store, which is how the other accesses treat it.
     unsafe {
@@ -217,7 +219,7 @@ pub(crate) unsafe fn local64_add(p: *mut u64, v: u64) {
 ///
 /// As for [`local64_add`].
 #[inline(always)]
-pub(crate) unsafe fn local64_inc(p: *mut u64) {
+pub unsafe fn local64_inc(p: *mut u64) {
     // SAFETY: As in `local64_add()`.
     unsafe {
         crate::asm!(
@@ -228,13 +230,13 @@ pub(crate) unsafe fn local64_inc(p: *mut u64) {
     };
 }
 
-/// `rdtsc_ordered()` (`arch/x86/include/asm/msr.h`): `RDTSCP`, or `LFENCE; RDTSC`, whichever
+/// `rdtsc_ordered()` (`arch/x86/include/asm/tsc.h`): `RDTSCP`, or `LFENCE; RDTSC`, whichever
 /// the CPU prefers, so the read is not hoisted above earlier loads.
 ///
 /// This is the C function's own `ALTERNATIVE_2()`, generated from `<asm/alternative.h>`: the
 /// kernel patches its alternatives into vmlinux at boot and into a module when it is loaded.
 #[inline(always)]
-pub(crate) fn rdtsc_ordered() -> u64 {
+pub fn rdtsc_ordered() -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: The instructions of every alternative exist on the CPUs the kernel patches them in
     // for, and only write EAX, EDX and (RDTSCP) ECX; CR4.TSD is clear in the kernel. Not
@@ -265,7 +267,7 @@ pub(crate) fn rdtsc_ordered() -> u64 {
 /// `word` must be valid and 4-byte aligned, accessed concurrently only by the current CPU
 /// (including its interrupts) and the hypervisor, with marked accesses; `bit` must be below 32.
 #[inline(always)]
-pub(crate) unsafe fn test_and_clear_bit_u32(word: *mut u32, bit: u32) -> bool {
+pub unsafe fn test_and_clear_bit_u32(word: *mut u32, bit: u32) -> bool {
     let was_set: u8;
     // SAFETY: Guaranteed by the caller; with a register bit offset below 32, `BTR` touches only
     // the 32-bit word at `word`.

@@ -4,14 +4,15 @@
 //!
 //! Everything a kvmclock reader decides without touching hardware lives here: the record layouts,
 //! the scaling of a TSC delta to nanoseconds, the version protocol against a record the host may
-//! rewrite at any time, the global monotonic clamp, the wall-clock arithmetic and the clocksource
-//! rating policy.
+//! rewrite at any time (one loop, [`read_consistent`], for any versioned record), the global
+//! monotonic clamp and the wall-clock arithmetic.
 //!
 //! This file is pure logic with no kernel dependency. It is compiled into the kernel crate as
 //! `kernel::pvclock::abi` and, unchanged, into the host-side test crate (`tools/host/pvclock`),
 //! where `cargo test` checks it against a `u128` reference, simulated records and concurrent
-//! threads, including property tests. The kernel supplies the hardware through three small traits
-//! ([`SharedRecord`], [`SharedWallClock`], [`LastValue`]) and a TSC reading function.
+//! threads, including property tests. The kernel supplies the hardware through four small traits
+//! ([`Versioned`], [`SharedRecord`], [`SharedWallClock`], [`LastValue`]) and a TSC reading
+//! function.
 //!
 //! C headers: [`arch/x86/include/asm/pvclock-abi.h`](srctree/arch/x86/include/asm/pvclock-abi.h),
 //! [`arch/x86/include/asm/pvclock.h`](srctree/arch/x86/include/asm/pvclock.h)
