@@ -67,8 +67,11 @@ use crate::{
 use core::mem::ManuallyDrop;
 
 /// Callbacks of a clocksource.
+///
+/// `'static`: a leaked [`Registration`] keeps calling them (until its module goes), so they may
+/// not borrow anything.
 #[vtable]
-pub trait Operations: Send + Sync + Sized {
+pub trait Operations: Send + Sync + Sized + 'static {
     /// Name shown in `/sys/devices/system/clocksource/clocksource0/available_clocksource`.
     const NAME: &'static CStr;
 
