@@ -51,6 +51,7 @@ use kernel::{
 };
 
 use crate::{
+    counters::PerCpuCounters,
     feature::{
         Env,
         GuestFeature,

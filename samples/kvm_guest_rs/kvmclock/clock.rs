@@ -4,6 +4,7 @@
 //! hotplug callbacks.
 
 use super::policy::MsrPair;
+use crate::counters::PerCpuCounters;
 use kernel::{
     cpu::CpuId,
     cpuhp,
@@ -55,7 +56,7 @@ const FALLBACK_LOG_NS: u64 = 10 * abi::NSEC_PER_SEC;
 ///
 /// Only this CPU updates them (with preemption disabled, or in its hotplug callbacks); the
 /// counters of the read path are [`Local64`], which need no `LOCK`ed instruction for that.
-pub(super) struct CpuStats {
+pub(crate) struct CpuStats {
     /// Clock reads on this CPU.
     pub(super) reads: Local64,
     /// Version-loop retries (the host was updating the record).
@@ -172,12 +173,6 @@ impl Clock {
         self.loading.store(false, Relaxed);
     }
 
-    /// Returns the statistics of `cpu`.
-    #[inline]
-    pub(super) fn stats(&self, cpu: CpuId) -> &CpuStats {
-        self.stats.get(cpu).unwrap_or(&NO_STATS)
-    }
-
     /// Returns the statistics of the current CPU, for updates.
     #[inline(always)]
     fn this_stats<'a>(&'a self, cpu: ThisCpu<'a>) -> &'a CpuStats {
@@ -266,17 +261,21 @@ impl Clock {
         );
     }
 
-    /// Sums a statistic over all CPUs.
-    pub(super) fn total(&self, f: impl Fn(&CpuStats) -> u64) -> u64 {
-        self.stats
-            .iter()
-            .map(|(_, s)| f(s))
-            .fold(0, u64::wrapping_add)
-    }
-
     /// Returns the record of `cpu` as it is now, or why it cannot be used.
     pub(super) fn snapshot(&self, cpu: CpuId) -> Result<abi::Snapshot, abi::SnapshotError> {
         abi::snapshot(&self.records.slot(cpu), || 0, abi::MAX_RETRIES).map_err(|(e, _)| e)
+    }
+}
+
+impl PerCpuCounters for Clock {
+    type Stats = CpuStats;
+
+    fn stats(&self, cpu: CpuId) -> &CpuStats {
+        self.stats.get(cpu).unwrap_or(&NO_STATS)
+    }
+
+    fn cpus(&self) -> impl Iterator<Item = CpuId> {
+        self.stats.iter().map(|(cpu, _)| cpu)
     }
 }
 

@@ -4,19 +4,15 @@
 //!
 //! `/sys/kernel/kvm_guest_rs/kvmclock/` shows each counter summed over all CPUs and the clock's
 //! settings; `cpuN/` below it shows one possible CPU's counters and record. The counters are
-//! listed once, in the `counter_attrs!` invocation, which builds both tables.
+//! listed once, in the [`counter_attrs!`] invocation, which builds both tables.
 //! `/sys/kernel/debug/kvm_guest_rs/kvmclock/` has `read`, `warp` and `read_bench`.
 
 use core::fmt;
 use kernel::{
-    cpu::{
-        nr_cpu_ids,
-        CpuId, //
-    },
+    cpu::CpuId,
     debugfs,
     prelude::*,
     pvclock::abi,
-    str::CString,
     sync::{
         atomic::Relaxed,
         Arc, //
@@ -33,70 +29,20 @@ use crate::{
         time_calls,
         WARP_READS, //
     },
+    counters::{
+        self,
+        counter_attrs,
+        CpuView,
+        PerCpuCounters, //
+    },
     kvmclock::{
-        clock::{
-            Clock,
-            CpuStats, //
-        },
-        policy::MsrPair,
+        clock::Clock,
+        policy::MsrPair, //
     },
 };
 
-/// One CPU's view of the clock, for its sysfs directory.
-struct CpuView {
-    /// The clock.
-    clock: Arc<Clock>,
-    /// The CPU of the directory.
-    cpu: CpuId,
-}
-
-impl CpuView {
-    /// Returns the statistics of the directory's CPU.
-    fn stats(&self) -> &CpuStats {
-        self.clock.stats(self.cpu)
-    }
-}
-
-/// Builds the sysfs tables of the totals (`Attribute<Clock>`) and of one CPU
-/// (`Attribute<CpuView>`) from one list of per-CPU counters.
-///
-/// Each counter is `name: |stats| value`: the file `name` shows `value`, a `u64` computed from one
-/// CPU's [`CpuStats`] `stats`. In the totals table it is summed over all CPUs ([`Clock::total`]),
-/// in a CPU's table it is that CPU's ([`CpuView::stats`]). Each table then has its own further
-/// attributes, after the counters.
-macro_rules! counter_attrs {
-    (
-        counters: {
-            $($name:ident: |$stats:ident| $value:expr),* $(,)?
-        }
-        $(#[$total_meta:meta])*
-        static $total:ident = [$($total_extra:expr),* $(,)?];
-        $(#[$cpu_meta:meta])*
-        static $per_cpu:ident = [$($cpu_extra:expr),* $(,)?];
-    ) => {
-        $(#[$total_meta])*
-        static $total: &[Attribute<Clock>] = &[
-            $(
-                Attribute::new(kernel::c_str!(stringify!($name)), |c, f| {
-                    writeln!(f, "{}", c.total(|$stats| $value))
-                }),
-            )*
-            $($total_extra,)*
-        ];
-        $(#[$cpu_meta])*
-        static $per_cpu: &[Attribute<CpuView>] = &[
-            $(
-                Attribute::new(kernel::c_str!(stringify!($name)), |v, f| {
-                    let $stats = v.stats();
-                    writeln!(f, "{}", $value)
-                }),
-            )*
-            $($cpu_extra,)*
-        ];
-    };
-}
-
 counter_attrs! {
+    for Clock;
     counters: {
         reads: |s| s.reads.get(),
         retries: |s| s.retries.get(),
@@ -138,14 +84,14 @@ counter_attrs! {
     ];
     /// Files of `/sys/kernel/kvm_guest_rs/kvmclock/cpuN/`: the CPU's counters, then these.
     static CPU_ATTRS = [
-        Attribute::new(c"enabled", |v, f| {
-            writeln!(f, "{}", u8::from(v.clock.records.is_enabled(v.cpu)))
+        Attribute::new(c"enabled", |v: &CpuView<Clock>, f| {
+            writeln!(f, "{}", u8::from(v.feature.records.is_enabled(v.cpu)))
         }),
         // A physical address: root only, as `kptr_restrict` would have it.
-        Attribute::with_mode(c"msr_value", 0o400, |v, f| {
-            writeln!(f, "{:#x}", v.clock.records.msr_value(v.cpu))
+        Attribute::with_mode(c"msr_value", 0o400, |v: &CpuView<Clock>, f| {
+            writeln!(f, "{:#x}", v.feature.records.msr_value(v.cpu))
         }),
-        Attribute::new(c"stable", |v, f| match v.clock.snapshot(v.cpu) {
+        Attribute::new(c"stable", |v: &CpuView<Clock>, f| match v.feature.snapshot(v.cpu) {
             Ok(s) => writeln!(f, "{}", u8::from(s.body.flags & abi::TSC_STABLE_BIT != 0)),
             Err(_) => writeln!(f, "-"),
         }),
@@ -212,7 +158,7 @@ where
 /// progress.
 pub(super) struct Files {
     /// `/sys/kernel/kvm_guest_rs/kvmclock/cpuN/`, one per possible CPU.
-    _cpu_groups: KVec<sysfs::Group<CpuView>>,
+    _cpu_groups: KVec<sysfs::Group<CpuView<Clock>>>,
     /// `/sys/kernel/kvm_guest_rs/kvmclock/`.
     _group: sysfs::Group<Clock>,
     /// `/sys/kernel/debug/kvm_guest_rs/kvmclock/`.
@@ -228,20 +174,7 @@ impl Files {
     ) -> Result<Self> {
         let dir = sysfs_parent.subdir(c"kvmclock")?;
         let group = sysfs::Group::new(&dir, clock.clone(), ATTRS)?;
-        // CAST: `nr_cpu_ids()` fits in `usize`.
-        let mut cpu_groups = KVec::with_capacity(nr_cpu_ids() as usize, GFP_KERNEL)?;
-        for (cpu, _) in clock.stats.iter() {
-            let name = CString::try_from_fmt(fmt!("cpu{}", cpu.as_u32()))?;
-            let cpu_dir = dir.subdir(&name)?;
-            let view = Arc::new(
-                CpuView {
-                    clock: clock.clone(),
-                    cpu,
-                },
-                GFP_KERNEL,
-            )?;
-            cpu_groups.push(sysfs::Group::new(&cpu_dir, view, CPU_ATTRS)?, GFP_KERNEL)?;
-        }
+        let cpu_groups = counters::cpu_groups(&dir, clock, CPU_ATTRS)?;
 
         let ddir = debugfs_parent.subdir(c"kvmclock");
         let mut files = KVec::with_capacity(3, GFP_KERNEL)?;
