@@ -97,15 +97,17 @@ pub(crate) trait GuestFeature: Sized {
     /// Starts the feature: per-CPU records, CPU hotplug, registrations, files.
     ///
     /// Called in process context from the module's `init`, after [`GuestFeature::check`]. On
-    /// error, whatever was set up is torn down before it returns.
+    /// error, whatever was set up is torn down before it returns. `EBUSY` means that a kernel
+    /// interface the feature registers with has another user (e.g. the in-tree guest's steal
+    /// clock): the feature is skipped and the load goes on.
     fn start(plan: Self::Plan, params: Self::Params, env: &Env<'_>) -> Result<Self>;
 }
 
 /// Checks and starts `T` if `switch` is on.
 ///
-/// Returns `Ok(None)` if the feature is off, not offered, not implemented or skipped by
-/// [`GuestFeature::check`] (logging why if someone else owns it). An error of either step fails
-/// the load.
+/// Returns `Ok(None)` if the feature is off, not offered, not implemented, skipped by
+/// [`GuestFeature::check`] (logging why if someone else owns it) or busy at
+/// [`GuestFeature::start`] (`EBUSY`, logged). Any other error of either step fails the load.
 pub(crate) fn start<T: GuestFeature>(
     switch: Switch,
     params: T::Params,
@@ -115,7 +117,16 @@ pub(crate) fn start<T: GuestFeature>(
         return Ok(None);
     }
     match T::check(env.host)? {
-        Ok(plan) => T::start(plan, params, env).map(Some),
+        Ok(plan) => match T::start(plan, params, env) {
+            Err(e) if e == EBUSY => {
+                pr_info!(
+                    "feature {}: another user holds what it needs (EBUSY); off\n",
+                    T::NAME
+                );
+                Ok(None)
+            }
+            r => r.map(Some),
+        },
         Err(Skip::Unsupported) => Ok(None),
         Err(Skip::OtherOwner(why)) => {
             pr_info!("feature {}: {}\n", T::NAME, why);

@@ -10,13 +10,16 @@
 //! switches it on or off; the kernel rejects a value that is not a boolean with `-EINVAL`. A
 //! feature that is on is checked and started as [`feature`] describes.
 //!
-//! Implemented so far: the `kvm-clock-rs` clocksource ([`kvmclock`]). Its counters are in
-//! `/sys/kernel/kvm_guest_rs/kvmclock/`, its test and benchmark files in
-//! `/sys/kernel/debug/kvm_guest_rs/` (with the module's own, [`bench`]).
+//! Implemented so far: the `kvm-clock-rs` clocksource ([`kvmclock`]) and the steal clock
+//! ([`steal`]). Their counters are in `/sys/kernel/kvm_guest_rs/kvmclock/` and `steal_time/`
+//! ([`counters`]), kvmclock's test and benchmark files in `/sys/kernel/debug/kvm_guest_rs/`
+//! (with the module's own, [`bench`]).
 
 mod bench;
+mod counters;
 mod feature;
 mod kvmclock;
+mod steal;
 mod stress;
 
 use kernel::{
@@ -48,7 +51,11 @@ module! {
         },
         steal_time: bool {
             default: true,
-            description: "Report steal time (MSR_KVM_STEAL_TIME); not implemented yet",
+            description: "Provide the scheduler's steal clock (MSR_KVM_STEAL_TIME); needs the kvm-pv-ext boot parameter",
+        },
+        steal_acc: bool {
+            default: true,
+            description: "Also take steal time out of the runqueue clock, as the in-tree guest does without no-steal-acc",
         },
         pv_eoi: bool {
             default: true,
@@ -57,6 +64,10 @@ module! {
         async_pf: bool {
             default: true,
             description: "Use async page faults with page-ready interrupts (MSR_KVM_ASYNC_PF_EN); not implemented yet",
+        },
+        leak_steal_clock: bool {
+            default: false,
+            description: "(fault injection, for tests) leak the steal clock at unload instead of removing it",
         },
         inject_init_failure: bool {
             default: false,
@@ -78,7 +89,7 @@ fn switches(f: Features) -> [feature::Switch; 4] {
             name: "steal_time",
             wanted: module_parameters::steal_time.value(),
             offered: f.has(Feature::STEAL_TIME),
-            implemented: false,
+            implemented: true,
         },
         feature::Switch {
             name: "pv_eoi",
@@ -97,6 +108,8 @@ fn switches(f: Features) -> [feature::Switch; 4] {
 
 /// The module state. Fields drop in declaration order: features first, the directories last.
 struct KvmGuestRs {
+    /// The steal-time feature, if it runs.
+    _steal: Option<steal::StealTime>,
     /// The kvmclock feature, if it runs.
     _kvmclock: Option<kvmclock::KvmClock>,
     /// `ktime_bench`, `ktime_warp` and `publish_stress` in debugfs.
@@ -140,7 +153,7 @@ impl kernel::Module for KvmGuestRs {
             );
         }
         let rating = kvmclock::rating(module_parameters::kvmclock_rating.value())?;
-        let kvmclock_switch = switches(f)[0];
+        let [kvmclock_switch, steal_switch, ..] = switches(f);
         for s in switches(f) {
             pr_info!("feature {}: {}\n", s.name, s.state());
         }
@@ -156,11 +169,20 @@ impl kernel::Module for KvmGuestRs {
         // Any step may fail after kvmclock: its clocksource reaches timekeeping only once the
         // module is live.
         let kvmclock = feature::start::<kvmclock::KvmClock>(kvmclock_switch, rating, &env)?;
+        let steal = feature::start::<steal::StealTime>(
+            steal_switch,
+            steal::Params {
+                rq_accounting: module_parameters::steal_acc.value(),
+                leak_clock: module_parameters::leak_steal_clock.value(),
+            },
+            &env,
+        )?;
         if module_parameters::inject_init_failure.value() {
             pr_info!("inject_init_failure: failing the load after setting everything up\n");
             return Err(EAGAIN);
         }
         Ok(Self {
+            _steal: steal,
             _kvmclock: kvmclock,
             _bench: bench,
             _debugfs: debugfs,

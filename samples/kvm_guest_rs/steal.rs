@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Steal time: the kernel's steal clock from KVM's per-CPU steal-time records.
+//!
+//! Each possible CPU gets a `struct kvm_steal_time` in memory shared with the host, registered
+//! on the CPU itself through `MSR_KVM_STEAL_TIME` when it comes online and unregistered when it
+//! goes offline or the module unloads. The host adds to `steal` the time the vCPU was runnable
+//! but not running. [`StealOps`] is installed as the kernel's steal clock
+//! ([`kernel::steal_clock`]), which the scheduler reads for the current CPU at every tick
+//! (`/proc/stat` "steal") and for any CPU when it updates that CPU's runqueue clock.
+//!
+//! The value returned for a CPU never goes backwards and starts, for every registration of its
+//! record, where the previous one stopped: the host's first write after an enable carries what
+//! the vCPU thread waited since KVM last charged it (its whole history after the vCPU's first
+//! enable), and a host that writes a smaller `steal` is clamped (and counted). A record whose
+//! version stays odd returns the last value (counted, logged once). A record registered again
+//! behind the hotplug callbacks' back (suspend and resume) gets a new baseline from its CPU.
+//!
+//! Teardown order (the field order of [`StealTime`]): the sysfs files, the steal clock (no more
+//! reads), the hotplug state (the MSR is 0 on every CPU), and only then the records.
+
+use kernel::{
+    cpu::CpuId,
+    cpuhp,
+    interrupt::local_interrupt_disable,
+    kvm_para::{
+        abi::KvmStealTime,
+        msr::STEAL_TIME,
+        shared::{
+            PerCpu,
+            Slot, //
+        },
+        Feature,
+        Features, //
+    },
+    local::Local64,
+    percpu::PerCpuBox,
+    preempt::ThisCpu,
+    prelude::*,
+    pvclock::abi::read_consistent,
+    steal_clock,
+    sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            AtomicFlag,
+            Full,
+            Relaxed, //
+        },
+        barrier::{
+            smp_mb,
+            Read, //
+        },
+        rcu::synchronize_rcu,
+        Arc,
+    },
+    sysfs::{
+        self,
+        Attribute, //
+    },
+};
+
+use crate::{
+    counters::{
+        self,
+        counter_attrs,
+        CpuView,
+        PerCpuCounters, //
+    },
+    feature::{
+        Env,
+        GuestFeature,
+        Skip, //
+    },
+};
+
+/// Version-loop retries on a record before a read returns the last value.
+///
+/// A remote CPU's record may be in an update for the few instructions the host needs; a record
+/// odd for this many consecutive loads is stuck.
+const MAX_RETRIES: u32 = 16;
+
+/// Statistics and state of one CPU.
+///
+/// The counters are those of the reads this CPU made ([`Local64`]: only this CPU updates them);
+/// the rest belongs to this CPU's record and is read by every CPU. `base` and `start` are
+/// written by this CPU's hotplug callbacks under the sequence count `seq`, which makes readers
+/// of another CPU return the last value instead of mixing two registrations.
+pub(crate) struct CpuSteal {
+    /// Steal-clock reads made on this CPU, for any CPU.
+    reads: Local64,
+    /// Version-loop retries of those reads.
+    retries: Local64,
+    /// Reads that found a record stuck at an odd version and returned the last value.
+    stuck_odd: Local64,
+    /// Reads in which the host's `steal` was below the last value returned (clamped).
+    backwards: Local64,
+    /// Reads of another CPU's record that found it preempted (`KVM_VCPU_PREEMPTED`).
+    preempted_seen: Local64,
+    /// Odd while this CPU's record is not registered or is being registered.
+    seq: Atomic<u32>,
+    /// The host's `steal` when the current registration began.
+    base: Atomic<u64>,
+    /// The value returned for this CPU when the current registration began.
+    start: Atomic<u64>,
+    /// The record's version when `base` was read; 0 if the host had not written the record.
+    base_version: Atomic<u32>,
+    /// The largest value returned for this CPU: its steal time in nanoseconds.
+    last: Atomic<u64>,
+    /// Registrations of this CPU's record with the host.
+    registrations: Atomic<u64>,
+}
+
+impl CpuSteal {
+    /// Returns a CPU with no registered record and nothing counted.
+    const fn new() -> Self {
+        Self {
+            reads: Local64::new(0),
+            retries: Local64::new(0),
+            stuck_odd: Local64::new(0),
+            backwards: Local64::new(0),
+            preempted_seen: Local64::new(0),
+            seq: Atomic::new(1),
+            base: Atomic::new(0),
+            start: Atomic::new(0),
+            base_version: Atomic::new(0),
+            last: Atomic::new(0),
+            registrations: Atomic::new(0),
+        }
+    }
+}
+
+/// A consistent reading of a record.
+struct Reading {
+    /// Nanoseconds the host counted.
+    steal: u64,
+    /// `KVM_VCPU_PREEMPTED` and `KVM_VCPU_FLUSH_TLB`.
+    preempted: u8,
+    /// The even version the reading belongs to (0: never written).
+    version: u32,
+}
+
+/// What [`Steal::stats`] shows for a CPU that is not possible.
+static NO_CPU: CpuSteal = CpuSteal::new();
+
+/// The records and the per-CPU state, shared by the steal clock, the hotplug callbacks and
+/// sysfs.
+pub(crate) struct Steal {
+    /// The per-CPU records, shared with the host.
+    records: PerCpu<KvmStealTime>,
+    /// Per-CPU statistics and state.
+    cpus: PerCpuBox<CpuSteal>,
+    /// Set once a record stuck at an odd version was logged.
+    stuck_logged: AtomicFlag,
+    /// Set once a host `steal` going backwards was logged.
+    backwards_logged: AtomicFlag,
+}
+
+impl PerCpuCounters for Steal {
+    type Stats = CpuSteal;
+
+    fn stats(&self, cpu: CpuId) -> &CpuSteal {
+        self.cpus.get(cpu).unwrap_or(&NO_CPU)
+    }
+
+    fn cpus(&self) -> impl Iterator<Item = CpuId> {
+        self.cpus.iter().map(|(cpu, _)| cpu)
+    }
+}
+
+impl Steal {
+    /// Reads `record` with the version protocol: the host's `steal`, `preempted` and the
+    /// version; the number of retries, with the reading or (`Err`) without one.
+    fn read_record(record: &Slot<'_, KvmStealTime>) -> core::result::Result<(Reading, u32), u32> {
+        read_consistent(record, MAX_RETRIES, |r| {
+            (
+                r.load_u64(KvmStealTime::STEAL),
+                r.load_u8(KvmStealTime::PREEMPTED),
+            )
+        })
+        .map(|c| {
+            (
+                Reading {
+                    steal: c.value.0,
+                    preempted: c.value.1,
+                    version: c.version,
+                },
+                c.retries,
+            )
+        })
+        .map_err(|b| b.retries)
+    }
+
+    /// The steal clock: the steal time of `cpu` in nanoseconds, read on `this`.
+    fn read(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
+        let s = self.cpus.this_cpu(this);
+        s.reads.inc();
+        let Some(c) = self.cpus.get(cpu) else {
+            return 0;
+        };
+        let last = c.last.load(Relaxed);
+        let seq = c.seq.load(Acquire);
+        if seq & 1 != 0 {
+            // Not registered, or being registered.
+            return last;
+        }
+        let (r, retries) = match Self::read_record(&self.records.slot(cpu)) {
+            Ok(r) => r,
+            Err(retries) => {
+                s.retries.add(u64::from(retries));
+                s.stuck_odd.inc();
+                if !self.stuck_logged.xchg(true, Relaxed) {
+                    kernel::pr_warn_deferred!(
+                        "steal time: CPU{}'s record is stuck at an odd version; steal time stands still while it is\n",
+                        cpu.as_u32()
+                    );
+                }
+                return last;
+            }
+        };
+        if retries != 0 {
+            s.retries.add(u64::from(retries));
+        }
+        if r.version == 0 {
+            // Not written yet, or zeroed by a disable (reboot, suspend).
+            return last;
+        }
+        if r.preempted & 1 != 0 && cpu != this.id() {
+            s.preempted_seen.inc();
+        }
+        let (base, start) = (c.base.load(Relaxed), c.start.load(Relaxed));
+        let base_version = c.base_version.load(Relaxed);
+        smp_mb(Read);
+        if c.seq.load(Relaxed) != seq {
+            // Re-registered meanwhile: `steal` and `base` may belong to different records.
+            return last;
+        }
+        if base_version == 0 || r.version < base_version {
+            // No baseline yet (the host had not written the record at registration), or the
+            // record was registered again behind the hotplug callbacks' back (`PerCpu` turns it
+            // off and on around suspend): its `steal` starts afresh. The CPU itself takes the
+            // new baseline; until then the value stands still.
+            if cpu == this.id() {
+                self.rebase(c, &r);
+            }
+            return last;
+        }
+        // Below the registration's first value, or below what was returned already: the host's
+        // `steal` went backwards.
+        let v = match r.steal.checked_sub(base) {
+            Some(d) => start.saturating_add(d),
+            None => 0,
+        };
+        if v < last {
+            if c.seq.load(Relaxed) != seq {
+                // A stale reading of a registration that ended meanwhile, not the host's fault.
+                return last;
+            }
+            s.backwards.inc();
+            if !self.backwards_logged.xchg(true, Relaxed) {
+                kernel::pr_warn_deferred!(
+                    "steal time: the host's steal of CPU{} went backwards; clamped\n",
+                    cpu.as_u32()
+                );
+            }
+            return last;
+        }
+        // Publish the new largest value; another reader of the same CPU may race ahead.
+        let mut seen = last;
+        loop {
+            match c.last.cmpxchg(seen, v, Relaxed) {
+                Ok(_) => return v,
+                Err(now) if now >= v => return now,
+                Err(now) => seen = now,
+            }
+        }
+    }
+}
+
+impl Steal {
+    /// Starts a new registration period of the current CPU's record at `r`, continuing from the
+    /// last value returned.
+    ///
+    /// Runs on the record's own CPU with interrupts disabled, so neither its hotplug callbacks
+    /// (which change the state only while `seq` is odd, and then nothing else runs here) nor
+    /// another reader on this CPU interleave; readers on other CPUs see `seq` change.
+    fn rebase(&self, c: &CpuSteal, r: &Reading) {
+        let _irq = local_interrupt_disable();
+        c.seq.fetch_add(1, Full);
+        c.base.store(r.steal, Relaxed);
+        c.start.store(c.last.load(Relaxed), Relaxed);
+        c.base_version.store(r.version, Relaxed);
+        c.seq.fetch_add(1, Full);
+    }
+}
+
+/// The steal clock callbacks.
+pub(crate) struct StealOps(Arc<Steal>);
+
+#[vtable]
+impl steal_clock::StealClock for StealOps {
+    #[inline]
+    fn steal_clock(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
+        self.0.read(this, cpu)
+    }
+}
+
+/// The CPU hotplug callbacks: register and unregister each CPU's record.
+struct Hotplug(Arc<Steal>);
+
+#[vtable]
+impl cpuhp::Operations for Hotplug {
+    const NAME: &'static CStr = c"kvm_guest_rs/steal_time:online";
+
+    fn online(&self, cpu: ThisCpu<'_>) -> Result {
+        let st = &self.0;
+        let c = st.cpus.this_cpu(cpu);
+        // Odd (not registered) since the last offline or since allocation.
+        st.records.enable(cpu).inspect_err(|e| {
+            pr_warn!(
+                "steal time: CPU{}: MSR {:#x} refused ({})\n",
+                cpu.id().as_u32(),
+                st.records.msr().number(),
+                e.to_errno()
+            );
+        })?;
+        c.registrations.add(1, Relaxed);
+        // The host writes the record while it handles the MSR write, with everything its vCPU
+        // thread waited since KVM last charged it (all of it after the vCPU's first enable):
+        // continue from the last value instead.
+        let (steal, version) = match Steal::read_record(&st.records.slot(cpu.id())) {
+            Ok((r, _)) => {
+                if r.version == 0 {
+                    pr_warn!(
+                        "steal time: CPU{}: the host did not write the record; its steal time stands still until it does\n",
+                        cpu.id().as_u32()
+                    );
+                }
+                (r.steal, r.version)
+            }
+            Err(_) => {
+                // No baseline: leave the record unused (odd) rather than risk charging the
+                // host's whole history when it finishes the update.
+                pr_warn!(
+                    "steal time: CPU{}: the record is stuck at an odd version; this CPU's steal time stands still\n",
+                    cpu.id().as_u32()
+                );
+                return Ok(());
+            }
+        };
+        c.base.store(steal, Relaxed);
+        c.start.store(c.last.load(Relaxed), Relaxed);
+        // 0: the first reading the host writes becomes the baseline (see `Steal::read()`).
+        c.base_version.store(version, Relaxed);
+        // Even again: readers may use the record, with this registration's `base` and `start`.
+        c.seq.fetch_add(1, Full);
+        Ok(())
+    }
+
+    fn offline(&self, cpu: ThisCpu<'_>) {
+        let st = &self.0;
+        let c = st.cpus.this_cpu(cpu);
+        if c.seq.load(Relaxed) & 1 == 0 {
+            // Odd before the record goes: readers return the last value from now on. Only this
+            // CPU changes `seq`. Then wait for readers that passed their check before (they run
+            // with interrupts or preemption disabled), so none publishes a value of this
+            // registration after the next one began.
+            c.seq.fetch_add(1, Full);
+            synchronize_rcu();
+        }
+        if let Err(e) = st.records.disable(cpu) {
+            pr_warn!(
+                "steal time: CPU{}: cannot reset MSR {:#x} ({})\n",
+                cpu.id().as_u32(),
+                st.records.msr().number(),
+                e.to_errno()
+            );
+        }
+    }
+}
+
+counter_attrs! {
+    for Steal;
+    counters: {
+        reads: |s| s.reads.get(),
+        retries: |s| s.retries.get(),
+        stuck_odd: |s| s.stuck_odd.get(),
+        backwards: |s| s.backwards.get(),
+        preempted_seen: |s| s.preempted_seen.get(),
+        registrations: |s| s.registrations.load(Relaxed),
+        steal_ns: |s| s.last.load(Relaxed),
+    }
+    /// Files of `/sys/kernel/kvm_guest_rs/steal_time/`: the counters summed over all CPUs, then
+    /// these.
+    static ATTRS = [
+        Attribute::new(c"msr", |c, f| {
+            writeln!(f, "{:#x}", c.records.msr().number())
+        }),
+    ];
+    /// Files of `/sys/kernel/kvm_guest_rs/steal_time/cpuN/`: the CPU's counters, then these.
+    static CPU_ATTRS = [
+        Attribute::new(c"enabled", |v: &CpuView<Steal>, f| {
+            writeln!(f, "{}", u8::from(v.feature.records.is_enabled(v.cpu)))
+        }),
+        // A physical address: root only, as `kptr_restrict` would have it.
+        Attribute::with_mode(c"msr_value", 0o400, |v: &CpuView<Steal>, f| {
+            writeln!(f, "{:#x}", v.feature.records.msr_value(v.cpu))
+        }),
+    ];
+}
+
+/// The steal-time feature, registered; dropping it tears everything down in field order.
+pub(crate) struct StealTime {
+    /// `/sys/kernel/kvm_guest_rs/steal_time/cpuN/`.
+    _cpu_files: KVec<sysfs::Group<CpuView<Steal>>>,
+    /// `/sys/kernel/kvm_guest_rs/steal_time/`.
+    _files: sysfs::Group<Steal>,
+    /// The steal clock: removed next, so the scheduler reads the records no more (`None` only
+    /// once `drop()` leaked it for a test).
+    clock: Option<steal_clock::Registration<StealOps>>,
+    /// Leak the steal clock at unload (`leak_steal_clock`, fault injection for tests).
+    leak_clock: bool,
+    /// The hotplug state: its removal unregisters every CPU's record with the host.
+    _hotplug: Pin<KBox<cpuhp::Registration<Hotplug>>>,
+    /// The records: freed last.
+    steal: Arc<Steal>,
+}
+
+/// The settings of the steal-time feature, from module parameters.
+pub(crate) struct Params {
+    /// Take steal time out of the runqueue clock too (`steal_acc`).
+    pub(crate) rq_accounting: bool,
+    /// Leak the steal clock at unload instead of removing it (`leak_steal_clock`): the kernel
+    /// must remove it when the module goes.
+    pub(crate) leak_clock: bool,
+}
+
+impl GuestFeature for StealTime {
+    const NAME: &'static str = "steal_time";
+
+    type Params = Params;
+
+    type Plan = ();
+
+    fn check(host: Features) -> Result<core::result::Result<(), Skip>> {
+        if !host.has(Feature::STEAL_TIME) {
+            return Ok(Err(Skip::Unsupported));
+        }
+        if STEAL_TIME.msr().read_safe()? != 0 {
+            return Ok(Err(Skip::OtherOwner(
+                "the in-tree steal clock runs; boot with kvm-pv-ext to use this module's",
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    fn start(_plan: (), params: Params, env: &Env<'_>) -> Result<Self> {
+        let rq_accounting = params.rq_accounting;
+        let records = PerCpu::new(&STEAL_TIME).inspect_err(|e| {
+            if *e == EBUSY {
+                pr_err!("steal time: {} has another owner\n", STEAL_TIME.name());
+            }
+        })?;
+        let steal = Arc::new(
+            Steal {
+                records,
+                cpus: PerCpuBox::new(|_| CpuSteal::new(), GFP_KERNEL)?,
+                stuck_logged: AtomicFlag::new(false),
+                backwards_logged: AtomicFlag::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let hotplug = KBox::pin_init(cpuhp::Registration::new(Hotplug(steal.clone())), GFP_KERNEL)?;
+        let clock = steal_clock::Registration::new(StealOps(steal.clone()), rq_accounting)
+            .inspect_err(|e| {
+                if *e == EBUSY {
+                    pr_info!("steal time: another steal clock is installed; boot with kvm-pv-ext to use this module's\n");
+                }
+            })?;
+        let dir = env.sysfs.subdir(c"steal_time")?;
+        let files = sysfs::Group::new(&dir, steal.clone(), ATTRS)?;
+        let cpu_files = counters::cpu_groups(&dir, &steal, CPU_ATTRS)?;
+        pr_info!(
+            "steal time: {} on every CPU, runqueue accounting {}\n",
+            STEAL_TIME.name(),
+            if rq_accounting { "on" } else { "off" }
+        );
+        Ok(Self {
+            _cpu_files: cpu_files,
+            _files: files,
+            clock: Some(clock),
+            leak_clock: params.leak_clock,
+            _hotplug: hotplug,
+            steal,
+        })
+    }
+}
+
+impl Drop for StealTime {
+    fn drop(&mut self) {
+        let s = &self.steal;
+        pr_info!(
+            "steal time: unregistering after {} reads ({} ns of steal, {} stuck, {} backwards, {} preempted seen)\n",
+            s.total(|c| c.reads.get()),
+            s.total(|c| c.last.load(Relaxed)),
+            s.total(|c| c.stuck_odd.get()),
+            s.total(|c| c.backwards.get()),
+            s.total(|c| c.preempted_seen.get())
+        );
+        if self.leak_clock {
+            pr_warn!("steal time: leak_steal_clock: leaking the steal clock; the kernel must remove it as the module goes\n");
+            core::mem::forget(self.clock.take());
+        }
+    }
+}
