@@ -8,9 +8,10 @@
 # compile-fail cases of the abstractions);
 # boot (guest under stock QEMU: boot-time KUnit, module selftests); model
 # (QEMU with the KVM PV host model: the module selftests on "KVM", and the
-# in-tree C guest validating the model); kvmclock (its guest tests and the
-# teardown at kexec on the model); series (the upstream patch series: applies,
-# checkpatch, in-tree build).  Each result is recorded as
+# in-tree C guest validating the model); kvmclock (its guest tests, the
+# in-tree side of steal time, and the teardown at kexec and reboot on the
+# model); steal (the steal-time guest tests, booted with kvm-pv-ext); series
+# (the upstream patch series: applies, checkpatch, in-tree build).  Each result is recorded as
 # PASS/FAIL/SKIP; the end prints one KTAP document with all of them, the
 # phase timings, and "N passed, N failed, N skipped".  Exits non-zero on any
 # failure.
@@ -265,6 +266,20 @@ phase_end
 # The kvm-clock-rs guest tests on the model (QEMU_MODEL from the model phase).
 phase_start kvmclock
 kvmclock_model_boots
+phase_end
+
+# The steal-time guest tests on the model, booted with kvm-pv-ext so the
+# module provides the steal clock (the in-tree side runs in the kvmclock
+# phase's default boot).
+phase_start steal
+if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
+	guest_boot steal "steal time (host model, kvm-pv-ext)" \
+		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append kvm-pv-ext --hostctl \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs.cpio.gz" --plan steal \
+		--timeout 900
+else
+	record SKIP "steal time (host model): no QEMU with the KVM PV host model, or no module"
+fi
 phase_end
 
 # --- series ------------------------------------------------------------------
