@@ -2,7 +2,7 @@
 
 //! Counter files in sysfs, shared by the features.
 //!
-//! A feature keeps its statistics per CPU ([`PerCpuCounters`]). One list of counters in a
+//! A feature keeps its statistics per CPU in a [`PerCpuBox`]. One list of counters in a
 //! [`counter_attrs!`] invocation builds both tables: the feature's directory shows each counter
 //! summed over all CPUs, and `cpuN/` below it shows one possible CPU's value ([`cpu_groups`]).
 
@@ -11,6 +11,7 @@ use kernel::{
         nr_cpu_ids,
         CpuId, //
     },
+    percpu::PerCpuBox,
     prelude::*,
     str::CString,
     sync::Arc,
@@ -20,23 +21,9 @@ use kernel::{
     },
 };
 
-/// A feature whose statistics are kept per possible CPU.
-pub(crate) trait PerCpuCounters: Send + Sync + Sized + 'static {
-    /// One CPU's statistics.
-    type Stats;
-
-    /// Returns the statistics of `cpu` (all zero for a CPU that is not possible).
-    fn stats(&self, cpu: CpuId) -> &Self::Stats;
-
-    /// Returns the possible CPUs, in order.
-    fn cpus(&self) -> impl Iterator<Item = CpuId>;
-
-    /// Sums a statistic over all CPUs.
-    fn total(&self, f: impl Fn(&Self::Stats) -> u64) -> u64 {
-        self.cpus()
-            .map(|cpu| f(self.stats(cpu)))
-            .fold(0, u64::wrapping_add)
-    }
+/// Sums a statistic over all possible CPUs.
+pub(crate) fn total<S: Sync>(stats: &PerCpuBox<S>, f: impl Fn(&S) -> u64) -> u64 {
+    stats.iter().map(|(_, s)| f(s)).fold(0, u64::wrapping_add)
 }
 
 /// One CPU's view of a feature, for its `cpuN/` directory.
@@ -47,23 +34,17 @@ pub(crate) struct CpuView<T> {
     pub(crate) cpu: CpuId,
 }
 
-impl<T: PerCpuCounters> CpuView<T> {
-    /// Returns the statistics of the directory's CPU.
-    pub(crate) fn stats(&self) -> &T::Stats {
-        self.feature.stats(self.cpu)
-    }
-}
-
 /// Builds the sysfs tables of the totals (`Attribute<T>`) and of one CPU
-/// (`Attribute<CpuView<T>>`) of the [`PerCpuCounters`] feature `T` from one list of counters.
+/// (`Attribute<CpuView<T>>`) of the feature `T`, whose per-CPU statistics are its field
+/// `stats: PerCpuBox<_>`, from one list of counters.
 ///
 /// Each counter is `name: |stats| value`: the file `name` shows `value`, a `u64` computed from one
-/// CPU's statistics `stats`. In the totals table it is summed over all CPUs
-/// ([`PerCpuCounters::total`]), in a CPU's table it is that CPU's ([`CpuView::stats`]). Each
-/// table then has its own further attributes, after the counters.
+/// CPU's statistics `stats`. In the totals table it is summed over all CPUs ([`total`]), in a
+/// CPU's table it is that CPU's. Each table then has its own further attributes, after the
+/// counters.
 macro_rules! counter_attrs {
     (
-        for $feature:ty;
+        for $feature:ty, stats: $field:ident;
         counters: {
             $($name:ident: |$stats:ident| $value:expr),* $(,)?
         }
@@ -76,7 +57,7 @@ macro_rules! counter_attrs {
         static $total: &[kernel::sysfs::Attribute<$feature>] = &[
             $(
                 kernel::sysfs::Attribute::new(kernel::c_str!(stringify!($name)), |c, f| {
-                    writeln!(f, "{}", $crate::counters::PerCpuCounters::total(c, |$stats| $value))
+                    writeln!(f, "{}", $crate::counters::total(&c.$field, |$stats| $value))
                 }),
             )*
             $($total_extra,)*
@@ -85,8 +66,7 @@ macro_rules! counter_attrs {
         static $per_cpu: &[kernel::sysfs::Attribute<$crate::counters::CpuView<$feature>>] = &[
             $(
                 kernel::sysfs::Attribute::new(kernel::c_str!(stringify!($name)), |v, f| {
-                    let $stats = v.stats();
-                    writeln!(f, "{}", $value)
+                    writeln!(f, "{}", v.feature.$field.get(v.cpu).map_or(0, |$stats| $value))
                 }),
             )*
             $($cpu_extra,)*
@@ -95,15 +75,17 @@ macro_rules! counter_attrs {
 }
 pub(crate) use counter_attrs;
 
-/// Creates `cpuN/` in `dir` for every possible CPU of `feature`, with the files `attrs`.
-pub(crate) fn cpu_groups<T: PerCpuCounters>(
+/// Creates `cpuN/` in `dir` for every possible CPU of `stats`, showing `feature` through the
+/// files `attrs`.
+pub(crate) fn cpu_groups<T: Send + Sync, S: Sync>(
     dir: &sysfs::Dir,
     feature: &Arc<T>,
+    stats: &PerCpuBox<S>,
     attrs: &'static [Attribute<CpuView<T>>],
 ) -> Result<KVec<sysfs::Group<CpuView<T>>>> {
     // CAST: `nr_cpu_ids()` fits in `usize`.
     let mut groups = KVec::with_capacity(nr_cpu_ids() as usize, GFP_KERNEL)?;
-    for cpu in feature.cpus() {
+    for (cpu, _) in stats.iter() {
         let name = CString::try_from_fmt(fmt!("cpu{}", cpu.as_u32()))?;
         let cpu_dir = dir.subdir(&name)?;
         let view = Arc::new(

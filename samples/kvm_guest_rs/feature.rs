@@ -16,7 +16,14 @@
 
 use kernel::{
     debugfs,
-    kvm_para::Features,
+    kvm_para::{
+        shared::{
+            HostRecord,
+            PerCpu, //
+        },
+        Features, //
+    },
+    preempt::ThisCpu,
     prelude::*,
     sysfs, //
 };
@@ -133,4 +140,43 @@ pub(crate) fn start<T: GuestFeature>(
             Ok(None)
         }
     }
+}
+
+/// Registers the current CPU's record of `records` with the host, logging a refusal as
+/// `TAG: CPUn: MSR 0x...: registration failed (errno)`; for a feature's CPU hotplug `online`
+/// callback.
+pub(crate) fn enable_record<R: HostRecord>(
+    tag: &str,
+    records: &PerCpu<R>,
+    cpu: ThisCpu<'_>,
+) -> Result {
+    records
+        .enable(cpu)
+        .inspect_err(|e| msr_failed(tag, records, cpu, "registration", *e))
+}
+
+/// Unregisters the current CPU's record of `records`, logging a failure; for a feature's CPU
+/// hotplug `offline` callback.
+pub(crate) fn disable_record<R: HostRecord>(tag: &str, records: &PerCpu<R>, cpu: ThisCpu<'_>) {
+    if let Err(e) = records.disable(cpu) {
+        msr_failed(tag, records, cpu, "reset", e);
+    }
+}
+
+/// Logs that `what` of the current CPU's record failed with `e`.
+fn msr_failed<R: HostRecord>(
+    tag: &str,
+    records: &PerCpu<R>,
+    cpu: ThisCpu<'_>,
+    what: &str,
+    e: Error,
+) {
+    pr_warn!(
+        "{}: CPU{}: MSR {:#x}: {} failed ({})\n",
+        tag,
+        cpu.id().as_u32(),
+        records.msr().number(),
+        what,
+        e.to_errno()
+    );
 }

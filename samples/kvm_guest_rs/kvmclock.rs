@@ -51,7 +51,6 @@ use kernel::{
 };
 
 use crate::{
-    counters::PerCpuCounters,
     feature::{
         Env,
         GuestFeature,

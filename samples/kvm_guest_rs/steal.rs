@@ -21,7 +21,7 @@
 
 use kernel::{
     cpu::CpuId,
-    cpuhp,
+    cpuhp, debugfs,
     interrupt::local_interrupt_disable,
     kvm_para::{
         abi::KvmStealTime,
@@ -35,21 +35,23 @@ use kernel::{
     },
     local::Local64,
     percpu::PerCpuBox,
-    preempt::ThisCpu,
+    preempt::{
+        self,
+        ThisCpu, //
+    },
     prelude::*,
     pvclock::abi::read_consistent,
     steal_clock,
     sync::{
         atomic::{
-            Acquire,
             Atomic,
             AtomicFlag,
-            Full,
             Relaxed, //
         },
         barrier::{
             smp_mb,
-            Read, //
+            Full,
+            Write, //
         },
         rcu::synchronize_rcu,
         Arc,
@@ -61,13 +63,14 @@ use kernel::{
 };
 
 use crate::{
+    bench::time_calls,
     counters::{
         self,
         counter_attrs,
-        CpuView,
-        PerCpuCounters, //
+        CpuView, //
     },
     feature::{
+        self,
         Env,
         GuestFeature,
         Skip, //
@@ -83,9 +86,11 @@ const MAX_RETRIES: u32 = 16;
 /// Statistics and state of one CPU.
 ///
 /// The counters are those of the reads this CPU made ([`Local64`]: only this CPU updates them);
-/// the rest belongs to this CPU's record and is read by every CPU. `base` and `start` are
-/// written by this CPU's hotplug callbacks under the sequence count `seq`, which makes readers
-/// of another CPU return the last value instead of mixing two registrations.
+/// the rest belongs to this CPU's record and is read by every CPU. `seq`, `base`, `start` and
+/// `base_version` are written only on this CPU (its hotplug callbacks, or a read of its own
+/// record with interrupts off), hence [`Local64`] too, and only while `seq` is odd, which makes
+/// readers of another CPU return the last value instead of mixing two registrations. `last` is
+/// raised by any reader.
 pub(crate) struct CpuSteal {
     /// Steal-clock reads made on this CPU, for any CPU.
     reads: Local64,
@@ -98,13 +103,13 @@ pub(crate) struct CpuSteal {
     /// Reads of another CPU's record that found it preempted (`KVM_VCPU_PREEMPTED`).
     preempted_seen: Local64,
     /// Odd while this CPU's record is not registered or is being registered.
-    seq: Atomic<u32>,
+    seq: Local64,
     /// The host's `steal` when the current registration began.
-    base: Atomic<u64>,
+    base: Local64,
     /// The value returned for this CPU when the current registration began.
-    start: Atomic<u64>,
+    start: Local64,
     /// The record's version when `base` was read; 0 if the host had not written the record.
-    base_version: Atomic<u32>,
+    base_version: Local64,
     /// The largest value returned for this CPU: its steal time in nanoseconds.
     last: Atomic<u64>,
     /// Registrations of this CPU's record with the host.
@@ -120,14 +125,37 @@ impl CpuSteal {
             stuck_odd: Local64::new(0),
             backwards: Local64::new(0),
             preempted_seen: Local64::new(0),
-            seq: Atomic::new(1),
-            base: Atomic::new(0),
-            start: Atomic::new(0),
-            base_version: Atomic::new(0),
+            seq: Local64::new(1),
+            base: Local64::new(0),
+            start: Local64::new(0),
+            base_version: Local64::new(0),
             last: Atomic::new(0),
             registrations: Atomic::new(0),
         }
     }
+}
+
+impl CpuSteal {
+    /// Makes `seq` odd: readers on other CPUs return the last value from now on. On this CPU
+    /// only, with `seq` even.
+    fn begin_update(&self) {
+        self.seq.inc();
+        smp_mb(Full);
+    }
+
+    /// Makes `seq` even again, after the stores of the update. On this CPU only.
+    fn end_update(&self) {
+        smp_mb(Write);
+        self.seq.inc();
+    }
+}
+
+/// `smp_rmb()` between the loads of `seq` and of what it guards: on x86, where this driver runs
+/// (KVM's paravirtual interface is x86 only), loads are not reordered with other loads, so
+/// `smp_rmb()` is `barrier()`, a compiler barrier, as here (without a C helper call).
+#[inline(always)]
+fn read_barrier() {
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
 }
 
 /// A consistent reading of a record.
@@ -139,9 +167,6 @@ struct Reading {
     /// The even version the reading belongs to (0: never written).
     version: u32,
 }
-
-/// What [`Steal::stats`] shows for a CPU that is not possible.
-static NO_CPU: CpuSteal = CpuSteal::new();
 
 /// The records and the per-CPU state, shared by the steal clock, the hotplug callbacks and
 /// sysfs.
@@ -156,21 +181,10 @@ pub(crate) struct Steal {
     backwards_logged: AtomicFlag,
 }
 
-impl PerCpuCounters for Steal {
-    type Stats = CpuSteal;
-
-    fn stats(&self, cpu: CpuId) -> &CpuSteal {
-        self.cpus.get(cpu).unwrap_or(&NO_CPU)
-    }
-
-    fn cpus(&self) -> impl Iterator<Item = CpuId> {
-        self.cpus.iter().map(|(cpu, _)| cpu)
-    }
-}
-
 impl Steal {
     /// Reads `record` with the version protocol: the host's `steal`, `preempted` and the
     /// version; the number of retries, with the reading or (`Err`) without one.
+    #[inline(always)]
     fn read_record(record: &Slot<'_, KvmStealTime>) -> core::result::Result<(Reading, u32), u32> {
         read_consistent(record, MAX_RETRIES, |r| {
             (
@@ -195,26 +209,31 @@ impl Steal {
     fn read(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
         let s = self.cpus.this_cpu(this);
         s.reads.inc();
-        let Some(c) = self.cpus.get(cpu) else {
-            return 0;
+        let c = if cpu == this.id() {
+            s
+        } else {
+            match self.cpus.get(cpu) {
+                Some(c) => c,
+                None => return 0,
+            }
         };
         let last = c.last.load(Relaxed);
-        let seq = c.seq.load(Acquire);
+        let seq = c.seq.get();
+        read_barrier();
         if seq & 1 != 0 {
             // Not registered, or being registered.
             return last;
         }
-        let (r, retries) = match Self::read_record(&self.records.slot(cpu)) {
+        let record = if cpu == this.id() {
+            self.records.this_slot(this)
+        } else {
+            self.records.slot(cpu)
+        };
+        let (r, retries) = match Self::read_record(&record) {
             Ok(r) => r,
             Err(retries) => {
                 s.retries.add(u64::from(retries));
-                s.stuck_odd.inc();
-                if !self.stuck_logged.xchg(true, Relaxed) {
-                    kernel::pr_warn_deferred!(
-                        "steal time: CPU{}'s record is stuck at an odd version; steal time stands still while it is\n",
-                        cpu.as_u32()
-                    );
-                }
+                self.host_fault(s, HostFault::StuckOdd, cpu);
                 return last;
             }
         };
@@ -228,14 +247,13 @@ impl Steal {
         if r.preempted & 1 != 0 && cpu != this.id() {
             s.preempted_seen.inc();
         }
-        let (base, start) = (c.base.load(Relaxed), c.start.load(Relaxed));
-        let base_version = c.base_version.load(Relaxed);
-        smp_mb(Read);
-        if c.seq.load(Relaxed) != seq {
+        let (base, start, base_version) = (c.base.get(), c.start.get(), c.base_version.get());
+        read_barrier();
+        if c.seq.get() != seq {
             // Re-registered meanwhile: `steal` and `base` may belong to different records.
             return last;
         }
-        if base_version == 0 || r.version < base_version {
+        if base_version == 0 || u64::from(r.version) < base_version {
             // No baseline yet (the host had not written the record at registration), or the
             // record was registered again behind the hotplug callbacks' back (`PerCpu` turns it
             // off and on around suspend): its `steal` starts afresh. The CPU itself takes the
@@ -252,17 +270,11 @@ impl Steal {
             None => 0,
         };
         if v < last {
-            if c.seq.load(Relaxed) != seq {
+            if c.seq.get() != seq {
                 // A stale reading of a registration that ended meanwhile, not the host's fault.
                 return last;
             }
-            s.backwards.inc();
-            if !self.backwards_logged.xchg(true, Relaxed) {
-                kernel::pr_warn_deferred!(
-                    "steal time: the host's steal of CPU{} went backwards; clamped\n",
-                    cpu.as_u32()
-                );
-            }
+            self.host_fault(s, HostFault::Backwards, cpu);
             return last;
         }
         // Publish the new largest value; another reader of the same CPU may race ahead.
@@ -277,7 +289,38 @@ impl Steal {
     }
 }
 
+/// What a host did wrong, counted and logged once by [`Steal::host_fault`].
+#[derive(Clone, Copy)]
+enum HostFault {
+    /// A record's version stayed odd.
+    StuckOdd,
+    /// A record's `steal` went below the value returned before.
+    Backwards,
+}
+
 impl Steal {
+    /// Counts `fault` of `cpu`'s record on the reading CPU (`s`), and logs the first of its kind
+    /// (deferred: the steal clock runs under the scheduler's locks).
+    #[cold]
+    fn host_fault(&self, s: &CpuSteal, fault: HostFault, cpu: CpuId) {
+        let (counter, logged, what) = match fault {
+            HostFault::StuckOdd => (
+                &s.stuck_odd,
+                &self.stuck_logged,
+                "record is stuck at an odd version; its steal time stands still while it is",
+            ),
+            HostFault::Backwards => (
+                &s.backwards,
+                &self.backwards_logged,
+                "steal went backwards; clamped",
+            ),
+        };
+        counter.inc();
+        if !logged.xchg(true, Relaxed) {
+            kernel::pr_warn_deferred!("steal time: CPU{}: the host's {}\n", cpu.as_u32(), what);
+        }
+    }
+
     /// Starts a new registration period of the current CPU's record at `r`, continuing from the
     /// last value returned.
     ///
@@ -286,11 +329,11 @@ impl Steal {
     /// another reader on this CPU interleave; readers on other CPUs see `seq` change.
     fn rebase(&self, c: &CpuSteal, r: &Reading) {
         let _irq = local_interrupt_disable();
-        c.seq.fetch_add(1, Full);
-        c.base.store(r.steal, Relaxed);
-        c.start.store(c.last.load(Relaxed), Relaxed);
-        c.base_version.store(r.version, Relaxed);
-        c.seq.fetch_add(1, Full);
+        c.begin_update();
+        c.base.set(r.steal);
+        c.start.set(c.last.load(Relaxed));
+        c.base_version.set(u64::from(r.version));
+        c.end_update();
     }
 }
 
@@ -316,14 +359,7 @@ impl cpuhp::Operations for Hotplug {
         let st = &self.0;
         let c = st.cpus.this_cpu(cpu);
         // Odd (not registered) since the last offline or since allocation.
-        st.records.enable(cpu).inspect_err(|e| {
-            pr_warn!(
-                "steal time: CPU{}: MSR {:#x} refused ({})\n",
-                cpu.id().as_u32(),
-                st.records.msr().number(),
-                e.to_errno()
-            );
-        })?;
+        feature::enable_record("steal time", &st.records, cpu)?;
         c.registrations.add(1, Relaxed);
         // The host writes the record while it handles the MSR write, with everything its vCPU
         // thread waited since KVM last charged it (all of it after the vCPU's first enable):
@@ -348,39 +384,32 @@ impl cpuhp::Operations for Hotplug {
                 return Ok(());
             }
         };
-        c.base.store(steal, Relaxed);
-        c.start.store(c.last.load(Relaxed), Relaxed);
+        c.base.set(steal);
+        c.start.set(c.last.load(Relaxed));
         // 0: the first reading the host writes becomes the baseline (see `Steal::read()`).
-        c.base_version.store(version, Relaxed);
+        c.base_version.set(u64::from(version));
         // Even again: readers may use the record, with this registration's `base` and `start`.
-        c.seq.fetch_add(1, Full);
+        c.end_update();
         Ok(())
     }
 
     fn offline(&self, cpu: ThisCpu<'_>) {
         let st = &self.0;
         let c = st.cpus.this_cpu(cpu);
-        if c.seq.load(Relaxed) & 1 == 0 {
+        if c.seq.get() & 1 == 0 {
             // Odd before the record goes: readers return the last value from now on. Only this
             // CPU changes `seq`. Then wait for readers that passed their check before (they run
             // with interrupts or preemption disabled), so none publishes a value of this
             // registration after the next one began.
-            c.seq.fetch_add(1, Full);
+            c.begin_update();
             synchronize_rcu();
         }
-        if let Err(e) = st.records.disable(cpu) {
-            pr_warn!(
-                "steal time: CPU{}: cannot reset MSR {:#x} ({})\n",
-                cpu.id().as_u32(),
-                st.records.msr().number(),
-                e.to_errno()
-            );
-        }
+        feature::disable_record("steal time", &st.records, cpu);
     }
 }
 
 counter_attrs! {
-    for Steal;
+    for Steal, stats: cpus;
     counters: {
         reads: |s| s.reads.get(),
         retries: |s| s.retries.get(),
@@ -411,6 +440,8 @@ counter_attrs! {
 
 /// The steal-time feature, registered; dropping it tears everything down in field order.
 pub(crate) struct StealTime {
+    /// `/sys/kernel/debug/kvm_guest_rs/steal_time/read_bench`.
+    _bench: Pin<KBox<debugfs::File<Arc<Steal>>>>,
     /// `/sys/kernel/kvm_guest_rs/steal_time/cpuN/`.
     _cpu_files: KVec<sysfs::Group<CpuView<Steal>>>,
     /// `/sys/kernel/kvm_guest_rs/steal_time/`.
@@ -479,13 +510,30 @@ impl GuestFeature for StealTime {
             })?;
         let dir = env.sysfs.subdir(c"steal_time")?;
         let files = sysfs::Group::new(&dir, steal.clone(), ATTRS)?;
-        let cpu_files = counters::cpu_groups(&dir, &steal, CPU_ATTRS)?;
+        let cpu_files = counters::cpu_groups(&dir, &steal, &steal.cpus, CPU_ATTRS)?;
+        // The cost of a read of the current CPU's steal time, as the tick makes it (`make
+        // compare`), with the preemption guard the tick does not need.
+        let bench = KBox::pin_init(
+            env.debugfs.subdir(c"steal_time").read_callback_file(
+                c"read_bench",
+                steal.clone(),
+                &|st: &Arc<Steal>, f| {
+                    time_calls(f, || {
+                        let guard = preempt::disable();
+                        let cpu = guard.this_cpu();
+                        st.read(cpu, cpu.id())
+                    })
+                },
+            ),
+            GFP_KERNEL,
+        )?;
         pr_info!(
             "steal time: {} on every CPU, runqueue accounting {}\n",
             STEAL_TIME.name(),
             if rq_accounting { "on" } else { "off" }
         );
         Ok(Self {
+            _bench: bench,
             _cpu_files: cpu_files,
             _files: files,
             clock: Some(clock),
@@ -498,14 +546,11 @@ impl GuestFeature for StealTime {
 
 impl Drop for StealTime {
     fn drop(&mut self) {
-        let s = &self.steal;
+        let cpus = &self.steal.cpus;
         pr_info!(
-            "steal time: unregistering after {} reads ({} ns of steal, {} stuck, {} backwards, {} preempted seen)\n",
-            s.total(|c| c.reads.get()),
-            s.total(|c| c.last.load(Relaxed)),
-            s.total(|c| c.stuck_odd.get()),
-            s.total(|c| c.backwards.get()),
-            s.total(|c| c.preempted_seen.get())
+            "steal time: unregistering after {} ns of steal in {} reads\n",
+            counters::total(cpus, |c| c.last.load(Relaxed)),
+            counters::total(cpus, |c| c.reads.get())
         );
         if self.leak_clock {
             pr_warn!("steal time: leak_steal_clock: leaking the steal clock; the kernel must remove it as the module goes\n");

@@ -59,6 +59,21 @@ def main():
         ("(b) clock_gettime(CLOCK_MONOTONIC), instructions per call", fmt(ua), fmt(ub), fmt(ratio(ub, ua), 3)),
         ("(b) path", "vDSO (pvclock page)", "system call (no vDSO mode for modules)", ""),
     ]
+    def steal(side):
+        v = data.get((side, "steal_acc"))
+        return (int(v[-1][0]), int(v[-1][1])) if v else (None, None)
+
+    (sa, ia), (sb, ib) = steal("A"), steal("B")
+    acc = lambda s, i: None if not i or s is None else s / i  # noqa: E731
+    ca, cb = acc(sa, ia), acc(sb, ib)
+    srb, _ = per_call(data, "B", "steal_read_bench")
+    steal_rows = [
+        ("(d) /proc/stat steal / injected steal (4 s, 20 %)", fmt(ca, 4), fmt(cb, 4), fmt(ratio(cb, ca), 4)),
+        ("(d) /proc/stat steal, ms (injected, ms)",
+         "n/a" if sa is None else f"{sa // 1000000} ({ia // 1000000})",
+         "n/a" if sb is None else f"{sb // 1000000} ({ib // 1000000})", ""),
+        ("(d) steal-clock read, instructions per call", "n/a (C, static)", fmt(srb), ""),
+    ]
     for key, label in (("ktime_warp", "(c) ktime_get() warps across CPUs (reads)"),
                        ("user_warp", "(c) clock_gettime() warps across CPUs (reads)"),
                        ("raw_warp", "(c) raw kvm-clock-rs warps across CPUs (reads)")):
@@ -66,8 +81,9 @@ def main():
         rbb, wb = warps(data, "B", key)
         cell = lambda r, w: "n/a" if r is None else f"{w} ({r})"  # noqa: E731
         rows.append((label, cell(ra, wa), cell(rbb, wb), ""))
+    rows += steal_rows
 
-    head = ("Measurement", "A: in-tree kvm-clock", "B: kvm-clock-rs", "B/A")
+    head = ("Measurement", "A: in-tree C", "B: kvm_guest_rs", "B/A")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
     sep = " ".join("=" * w for w in widths)
     lines = [sep, " ".join(str(h).ljust(w) for h, w in zip(head, widths)), sep]

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make compare`: the in-tree kvm-clock (boot A) against kvm-clock-rs (boot B,
-# no-kvmclock + insmod) on the same kernel image and the same QEMU host model,
-# in deterministic icount mode (run-guest --icount 0: one virtual nanosecond
-# per guest instruction, so nanoseconds read as instructions).
+# `make compare`: the in-tree C features (boot A) against the module's (boot B,
+# kvm-pv-ext + insmod: kvm-clock-rs and the module's steal clock) on the same
+# kernel image and the same QEMU host model, in deterministic icount mode
+# (run-guest --icount 0: one virtual nanosecond per guest instruction, so
+# nanoseconds read as instructions), with 20 % steal injected (x-steal-ppm).
 #
 # Measures (plan tools/runner/plans/clock-cost.sh): (a) ktime_get() cost in the
 # kernel and the raw kvm-clock-rs read, (b) user-space
 # clock_gettime(CLOCK_MONOTONIC), vDSO in A and system call in B, (c) warps
-# across CPUs.  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
+# across CPUs, (d) steal time: /proc/stat against the injected steal, and the
+# cost of a steal-clock read in B.  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
 # report.rst and compare.png, and prints the table.
 #   FLAVOUR=default|debug   kernel flavour (default: default, no debugging)
 #   QEMU_MODEL=PATH         the model binary (default: $KGR_CACHE/qemu/build-*/)
@@ -29,13 +31,14 @@ KO=$("$KGR_REPO/tools/kernel/module-build.sh" "$KOUT" | tail -n1)
 "$KGR_REPO/tools/runner/mkinitramfs" "$OUT/initramfs.cpio.gz" "$(kgr_kernel_src)" "$KO"
 
 : >"$OUT/results.tsv"
+STEAL_PPM=200000
 for side in A B; do
-	append="kgr.compare=$side"
-	[ $side = B ] && append="$append no-kvmclock"
+	append="kgr.compare=$side kgr.steal_ppm=$STEAL_PPM"
+	[ $side = B ] && append="$append kvm-pv-ext"
 	kgr_step "boot $side ($append), icount shift 0"
 	start=$(date +%s)
 	rc=0
-	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --icount 0 \
+	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on,x-steal-ppm=$STEAL_PPM --icount 0 \
 		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$OUT/initramfs.cpio.gz" --plan clock-cost \
 		--append "$append" --timeout 3600 --log "$OUT/$side.console" --ktap "$OUT/$side.ktap" || rc=$?
 	kgr_step "boot $side: exit $rc in $(($(date +%s) - start)) s"

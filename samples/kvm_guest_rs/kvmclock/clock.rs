@@ -4,7 +4,6 @@
 //! hotplug callbacks.
 
 use super::policy::MsrPair;
-use crate::counters::PerCpuCounters;
 use kernel::{
     cpu::CpuId,
     cpuhp,
@@ -56,7 +55,7 @@ const FALLBACK_LOG_NS: u64 = 10 * abi::NSEC_PER_SEC;
 ///
 /// Only this CPU updates them (with preemption disabled, or in its hotplug callbacks); the
 /// counters of the read path are [`Local64`], which need no `LOCK`ed instruction for that.
-pub(crate) struct CpuStats {
+pub(super) struct CpuStats {
     /// Clock reads on this CPU.
     pub(super) reads: Local64,
     /// Version-loop retries (the host was updating the record).
@@ -173,6 +172,17 @@ impl Clock {
         self.loading.store(false, Relaxed);
     }
 
+    /// Returns the statistics of `cpu`.
+    #[inline]
+    pub(super) fn stats(&self, cpu: CpuId) -> &CpuStats {
+        self.stats.get(cpu).unwrap_or(&NO_STATS)
+    }
+
+    /// Sums a statistic over all CPUs.
+    pub(super) fn total(&self, f: impl Fn(&CpuStats) -> u64) -> u64 {
+        crate::counters::total(&self.stats, f)
+    }
+
     /// Returns the statistics of the current CPU, for updates.
     #[inline(always)]
     fn this_stats<'a>(&'a self, cpu: ThisCpu<'a>) -> &'a CpuStats {
@@ -267,18 +277,6 @@ impl Clock {
     }
 }
 
-impl PerCpuCounters for Clock {
-    type Stats = CpuStats;
-
-    fn stats(&self, cpu: CpuId) -> &CpuStats {
-        self.stats.get(cpu).unwrap_or(&NO_STATS)
-    }
-
-    fn cpus(&self) -> impl Iterator<Item = CpuId> {
-        self.stats.iter().map(|(cpu, _)| cpu)
-    }
-}
-
 /// The clocksource callbacks.
 pub(super) struct ClockOps(pub(super) Arc<Clock>);
 
@@ -304,14 +302,7 @@ impl cpuhp::Operations for Hotplug {
         let s = c.this_stats(cpu);
         // Whatever the host writes now is checked again by a full read.
         s.known_version.set(abi::NO_KNOWN_VERSION);
-        c.records.enable(cpu).inspect_err(|e| {
-            pr_warn!(
-                "kvm-clock-rs: CPU{}: MSR {:#x} refused ({})\n",
-                cpu.id().as_u32(),
-                c.records.msr().number(),
-                e.to_errno()
-            );
-        })?;
+        crate::feature::enable_record("kvm-clock-rs", &c.records, cpu)?;
         s.registrations.add(1, Relaxed);
         // The host fills the record while it handles the MSR write.
         match c.snapshot(cpu.id()) {
@@ -348,13 +339,6 @@ impl cpuhp::Operations for Hotplug {
             .this_stats(cpu)
             .known_version
             .set(abi::NO_KNOWN_VERSION);
-        if let Err(e) = self.0.records.disable(cpu) {
-            pr_warn!(
-                "kvm-clock-rs: CPU{}: cannot reset MSR {:#x} ({})\n",
-                cpu.id().as_u32(),
-                self.0.records.msr().number(),
-                e.to_errno()
-            );
-        }
+        crate::feature::disable_record("kvm-clock-rs", &self.0.records, cpu);
     }
 }

@@ -32,8 +32,7 @@ use crate::{
     counters::{
         self,
         counter_attrs,
-        CpuView,
-        PerCpuCounters, //
+        CpuView, //
     },
     kvmclock::{
         clock::Clock,
@@ -42,7 +41,7 @@ use crate::{
 };
 
 counter_attrs! {
-    for Clock;
+    for Clock, stats: stats;
     counters: {
         reads: |s| s.reads.get(),
         retries: |s| s.retries.get(),
@@ -174,7 +173,7 @@ impl Files {
     ) -> Result<Self> {
         let dir = sysfs_parent.subdir(c"kvmclock")?;
         let group = sysfs::Group::new(&dir, clock.clone(), ATTRS)?;
-        let cpu_groups = counters::cpu_groups(&dir, clock, CPU_ATTRS)?;
+        let cpu_groups = counters::cpu_groups(&dir, clock, &clock.stats, CPU_ATTRS)?;
 
         let ddir = debugfs_parent.subdir(c"kvmclock");
         let mut files = KVec::with_capacity(3, GFP_KERNEL)?;

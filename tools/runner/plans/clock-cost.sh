@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Plan of `make compare` (tools/make/compare.sh): the same measurements with the
-# in-tree kvm-clock (kgr.compare=A, normal boot) and with kvm-clock-rs
-# (kgr.compare=B, booted with no-kvmclock, module loaded).  Meant for
+# in-tree C features (kgr.compare=A, normal boot) and with the module's
+# (kgr.compare=B, booted with kvm-pv-ext, module loaded: kvm-clock-rs and its
+# steal clock); kgr.steal_ppm=N is the steal the host model injects.  Meant for
 # deterministic runs (run-guest --icount 0: one virtual ns per instruction).
 # Prints "# compare KEY VALUE" lines for the host script besides KTAP.
 . /kgr/selftests/kselftest/ktap_helpers.sh
@@ -14,8 +15,12 @@ D=/sys/kernel/debug/kvm_guest_rs
 RUNS=${KGR_COMPARE_RUNS:-3}
 USER_WARP=${KGR_COMPARE_USER_WARP:-200000}
 SIDE=""
+PPM=0
 for arg in $(cat /proc/cmdline); do
-	case "$arg" in kgr.compare=*) SIDE=${arg#kgr.compare=} ;; esac
+	case "$arg" in
+	kgr.compare=*) SIDE=${arg#kgr.compare=} ;;
+	kgr.steal_ppm=*) PPM=${arg#kgr.steal_ppm=} ;;
+	esac
 done
 
 ktap_print_header
@@ -27,10 +32,14 @@ B) want=kvm-clock-rs ;;
 	exit 4
 	;;
 esac
-ktap_set_plan 6
+ktap_set_plan 7
 emit() { echo "# compare $SIDE $1 $2"; }
 field() { echo "$2" | awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
 
+# /proc/stat steal (all CPUs, ns) and uptime (ns), sampled before the load:
+# steal injected before an insmod must not appear in B's /proc/stat.
+stat_ns() { awk '/^cpu / { print $9 * 10000000 }' /proc/stat; }
+up_ns() { awk '{ printf "%.0f", $1 * 1000000000 }' /proc/uptime; }
 if "$ST/modload" $MOD >/dev/null; then
 	ktap_test_pass "compare $SIDE: module loaded"
 else
@@ -97,4 +106,30 @@ if [ "$SIDE" = B ]; then
 else
 	ktap_test_skip "compare A: raw clocksource warp test (kvm-clock-rs only)"
 fi
+# (d) Steal time: /proc/stat steal over 4 s of busy CPUs against the steal the
+# model injects (PPM of the elapsed time on every CPU), and in B the cost of a
+# steal-clock read.
+busy() {
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		taskset -c "$c" sh -c 'end=$(($(cut -d. -f1 /proc/uptime) + 4)); while [ $(cut -d. -f1 /proc/uptime) -lt $end ]; do :; done' &
+	done
+	wait
+}
+s0=$(stat_ns)
+u0=$(up_ns)
+busy
+s1=$(stat_ns)
+u1=$(up_ns)
+emit steal_acc "$((s1 - s0)) $(((u1 - u0) / 1000 * PPM / 1000 * $(nproc)))"
+ok=1
+[ $((s1 - s0)) -gt 0 ] || ok=0
+if [ "$SIDE" = B ]; then
+	i=0
+	while [ $i -lt "$RUNS" ]; do
+		out=$(taskset -c 0 cat $D/steal_time/read_bench) || ok=0
+		emit steal_read_bench "$(field calls "$out") $(field ns "$out")"
+		i=$((i + 1))
+	done
+fi
+if [ $ok = 1 ]; then ktap_test_pass "compare $SIDE: steal time measured"; else ktap_test_fail "compare $SIDE: steal time measured"; fi
 ktap_finished

@@ -17,6 +17,7 @@
 # time, GUEST_STOPPED, and a clean kernel log.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
+. /kgr/selftests/kvm_guest_rs/feature_lib.sh
 ST=/kgr/selftests/kvm_guest_rs
 MOD=/kgr/modules/kvm_guest_rs.ko
 CS=/sys/devices/system/clocksource/clocksource0
@@ -34,10 +35,7 @@ for arg in $(cat /proc/cmdline); do
 done
 
 ktap_print_header
-if ! "$ST/kvm_detect" >/dev/null; then
-	ktap_skip_all "not on KVM (boot with the host model: -cpu max,x-tcg-kvm-pv=on)"
-	exit 4
-fi
+kgr_skip_unless_kvm
 if ! grep -qw no-kvmclock /proc/cmdline; then
 	ktap_skip_all "the in-tree kvm-clock runs (boot with no-kvmclock)"
 	exit 4
@@ -201,14 +199,7 @@ if [ -w /sys/devices/system/cpu/cpu1/online ]; then
 	taskset -c 0 cat $D/kvmclock/warp >/tmp/hp-warp.out &
 	wpid=$!
 	ok=1
-	i=0
-	while [ $i -lt 20 ]; do
-		echo 0 >/sys/devices/system/cpu/cpu1/online || ok=0
-		[ "$(cat $KC/cpu1/enabled)" = 0 ] || ok=0
-		echo 1 >/sys/devices/system/cpu/cpu1/online || ok=0
-		[ "$(cat $KC/cpu1/enabled)" = 1 ] || ok=0
-		i=$((i + 1))
-	done
+	kgr_cpu1_cycles 20 $KC/cpu1/enabled || ok=0
 	wait $wpid
 	ktap_print_msg "$(cat /tmp/hp-warp.out)"
 	reg1=$(cat $KC/cpu1/registrations)

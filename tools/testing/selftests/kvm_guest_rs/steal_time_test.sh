@@ -19,6 +19,7 @@
 # every CPU after each, invalid parameters, a clean kernel log.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
+. /kgr/selftests/kvm_guest_rs/feature_lib.sh
 ST=/kgr/selftests/kvm_guest_rs
 MOD=/kgr/modules/kvm_guest_rs.ko
 S=/sys/kernel/kvm_guest_rs/steal_time
@@ -26,17 +27,10 @@ MSR=0x4b564d03
 PPM=200000
 CYCLES=${KGR_CYCLES:-20}
 MODE=${KGR_STEAL:-ext}
-for arg in $(cat /proc/cmdline); do
-	case "$arg" in
-	kgr.steal=*) MODE=${arg#kgr.steal=} ;;
-	esac
-done
+grep -qw kgr.steal=intree /proc/cmdline && MODE=intree
 
 ktap_print_header
-if ! "$ST/kvm_detect" >/dev/null; then
-	ktap_skip_all "not on KVM (boot with the host model: -cpu max,x-tcg-kvm-pv=on)"
-	exit 4
-fi
+kgr_skip_unless_kvm
 if ! hostq cpu-path 0 >/dev/null 2>&1; then
 	ktap_skip_all "no host channel (run-guest --hostctl)"
 	exit 4
@@ -139,14 +133,7 @@ if [ -w /sys/devices/system/cpu/cpu1/online ]; then
 	s0=$(stat_ns)
 	h0=$(host_ns)
 	ok=1
-	i=0
-	while [ $i -lt 20 ]; do
-		echo 0 >/sys/devices/system/cpu/cpu1/online || ok=0
-		[ "$(cat $S/cpu1/enabled)" = 0 ] || ok=0
-		echo 1 >/sys/devices/system/cpu/cpu1/online || ok=0
-		[ "$(cat $S/cpu1/enabled)" = 1 ] || ok=0
-		i=$((i + 1))
-	done
+	kgr_cpu1_cycles 20 $S/cpu1/enabled || ok=0
 	s1=$(stat_ns)
 	h1=$(host_ns)
 	reg1=$(cat $S/cpu1/registrations)
@@ -172,7 +159,7 @@ fault() {
 }
 fault backwards
 n=$(cat $S/backwards)
-result '[ "$n" -gt 0 ] && [ $((s1 - s0)) -le $(($(nproc) * 1100000000)) ] && dmesg | grep -q "steal time: the host.s steal of CPU[0-9]* went backwards; clamped"' \
+result '[ "$n" -gt 0 ] && [ $((s1 - s0)) -le $(($(nproc) * 1100000000)) ] && dmesg | grep -q "steal time: CPU[0-9]*: the host.s steal went backwards; clamped"' \
 	"fault backwards: clamped, counted ($n), logged, no jump"
 fault odd-version
 n=$(cat $S/stuck_odd)
