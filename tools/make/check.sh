@@ -190,7 +190,8 @@ kvmclock_model_boots() {
 			--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan "$plan" --timeout 1200
 	done
 	# Teardown at kexec (selftests/kvm_guest_rs/teardown_test.sh): an initramfs that carries kexec,
-	# this kernel and the plain initramfs for the kernel it kexecs into.
+	# this kernel and the plain initramfs for the kernel it kexecs into. Booted with kvm-pv-ext,
+	# so the module's kvmclock and steal-time records are both registered when the kernel goes.
 	if ! KGR_KEXEC_KERNEL="$KOUT/arch/x86/boot/bzImage" KGR_KEXEC_INITRD="$initrd" \
 		"$KGR_REPO/tools/runner/mkinitramfs" "$WORK/initramfs-kexec.cpio.gz" "$KSRC" "$KO" 2>"$WORK/initramfs-kexec.log"; then
 		record FAIL "teardown (host model): build the kexec initramfs"
@@ -198,14 +199,14 @@ kvmclock_model_boots() {
 		return
 	fi
 	guest_boot teardown "teardown (host model, kexec)" \
-		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append no-kvmclock --hostctl \
+		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append "no-kvmclock kvm-pv-ext" --hostctl \
 		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs-kexec.cpio.gz" --plan teardown \
 		--timeout 900
 	# Teardown at reboot: the plan leaves the module loaded, /init reboots, and
 	# QEMU pauses at that reset so the model's MSRs can be read (--state-at-reset).
 	guest_boot reboot "teardown (host model, reboot)" \
 		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on \
-		--append "no-kvmclock kgr.teardown=reboot" --state-at-reset "$WORK/reboot.state" \
+		--append "no-kvmclock kvm-pv-ext kgr.teardown=reboot" --state-at-reset "$WORK/reboot.state" \
 		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$initrd" --plan teardown --timeout 600
 	# The MSRs that point the host at guest memory, two vCPUs (run-guest's -smp).
 	msrs=$(grep -oE '(system_time|wall_clock|steal_time|pv_eoi_en|async_pf_en) 0x[0-9a-f]+' "$WORK/reboot.state" 2>/dev/null)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Teardown at reboot and kexec, with kvm_guest_rs loaded and kvm-clock-rs
-# registered on every CPU.
+# registered on every CPU (and, booted with kvm-pv-ext, the module's steal-time
+# records too).
 #
 # kgr.teardown=reboot: check the registrations and end with the module still
 # loaded; the runner's /init then reboots, and run-guest --state-at-reset
@@ -38,8 +39,13 @@ result() {
 	if eval "$1"; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
 }
 
-# registered: kvm-clock-rs has a record registered on every CPU.
-registered() { [ "$("$ST/msr_read" 0x4b564d01 | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = "$(nproc)" ]; }
+# registered: kvm-clock-rs has a record registered on every CPU, and so has
+# the module's steal time when booted with kvm-pv-ext.
+set_on_every_cpu() { [ "$("$ST/msr_read" "$1" | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = "$(nproc)" ]; }
+registered() {
+	set_on_every_cpu 0x4b564d01 || return 1
+	! grep -qw kvm-pv-ext /proc/cmdline || set_on_every_cpu 0x4b564d03
+}
 
 if [ "$mode" = reboot ]; then
 	ktap_print_header
