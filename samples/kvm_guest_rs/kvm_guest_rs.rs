@@ -153,10 +153,11 @@ impl kernel::Module for KvmGuestRs {
             );
         }
         let rating = kvmclock::rating(module_parameters::kvmclock_rating.value())?;
-        let [kvmclock_switch, steal_switch, ..] = switches(f);
-        for s in switches(f) {
+        let switches = switches(f);
+        for s in switches {
             pr_info!("feature {}: {}\n", s.name, s.state());
         }
+        let [kvmclock_switch, steal_switch, ..] = switches;
 
         let sysfs = sysfs::Dir::new_in_kernel(c"kvm_guest_rs")?;
         let debugfs = debugfs::Dir::new(c"kvm_guest_rs");

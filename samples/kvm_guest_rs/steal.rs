@@ -133,9 +133,7 @@ impl CpuSteal {
             registrations: Atomic::new(0),
         }
     }
-}
 
-impl CpuSteal {
     /// Makes `seq` odd: readers on other CPUs return the last value from now on. On this CPU
     /// only, with `seq` even.
     fn begin_update(&self) {
@@ -166,6 +164,15 @@ struct Reading {
     preempted: u8,
     /// The even version the reading belongs to (0: never written).
     version: u32,
+}
+
+/// What a host did wrong, counted and logged once by [`Steal::host_fault`].
+#[derive(Clone, Copy)]
+enum HostFault {
+    /// A record's version stayed odd.
+    StuckOdd,
+    /// A record's `steal` went below the value returned before.
+    Backwards,
 }
 
 /// The records and the per-CPU state, shared by the steal clock, the hotplug callbacks and
@@ -209,11 +216,12 @@ impl Steal {
     fn read(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
         let s = self.cpus.this_cpu(this);
         s.reads.inc();
-        let c = if cpu == this.id() {
-            s
+        // The own CPU's state and record through the per-CPU pointers (the tick's case).
+        let (c, record) = if cpu == this.id() {
+            (s, self.records.this_slot(this))
         } else {
             match self.cpus.get(cpu) {
-                Some(c) => c,
+                Some(c) => (c, self.records.slot(cpu)),
                 None => return 0,
             }
         };
@@ -224,11 +232,6 @@ impl Steal {
             // Not registered, or being registered.
             return last;
         }
-        let record = if cpu == this.id() {
-            self.records.this_slot(this)
-        } else {
-            self.records.slot(cpu)
-        };
         let (r, retries) = match Self::read_record(&record) {
             Ok(r) => r,
             Err(retries) => {
@@ -287,18 +290,7 @@ impl Steal {
             }
         }
     }
-}
 
-/// What a host did wrong, counted and logged once by [`Steal::host_fault`].
-#[derive(Clone, Copy)]
-enum HostFault {
-    /// A record's version stayed odd.
-    StuckOdd,
-    /// A record's `steal` went below the value returned before.
-    Backwards,
-}
-
-impl Steal {
     /// Counts `fault` of `cpu`'s record on the reading CPU (`s`), and logs the first of its kind
     /// (deferred: the steal clock runs under the scheduler's locks).
     #[cold]
@@ -364,7 +356,7 @@ impl cpuhp::Operations for Hotplug {
         // The host writes the record while it handles the MSR write, with everything its vCPU
         // thread waited since KVM last charged it (all of it after the vCPU's first enable):
         // continue from the last value instead.
-        let (steal, version) = match Steal::read_record(&st.records.slot(cpu.id())) {
+        let (steal, version) = match Steal::read_record(&st.records.this_slot(cpu)) {
             Ok((r, _)) => {
                 if r.version == 0 {
                     pr_warn!(

@@ -6,15 +6,15 @@
 # window given on -cpu).  tools/make/validate-model.sh boots it twice and compares
 # the two consoles byte for byte; the plan also checks what it measured.
 . /kgr/selftests/kselftest/ktap_helpers.sh
+. /kgr/selftests/kvm_guest_rs/feature_lib.sh
 V=/kgr/validate
-arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^kgr\.$1=//p" | tail -n1; }
 hyp() { awk -v c=$((2 + $1)) '/^ *HYP:/ { print $c }' /proc/interrupts; }
 # ticks: centiseconds of uptime (= USER_HZ ticks) and the steal ticks of /proc/stat.
 ticks() { echo "$(tr -d . </proc/uptime | cut -d' ' -f1) $(head -n1 /proc/stat | awk '{ print $9 }')"; }
 
 ktap_print_header
 ktap_set_plan 3
-pct=$(arg steal_pct)
+pct=$(kgr_arg steal_pct)
 set -- $(ticks)
 t0=$1 s0=$2
 busy() { end=$(($(cut -d. -f1 /proc/uptime) + 3)); while [ "$(cut -d. -f1 /proc/uptime)" -lt $end ]; do :; done; }
@@ -30,7 +30,7 @@ if [ $pm -ge $((pct * 10 - 20)) ] && [ $pm -le $((pct * 10 + 20)) ]; then
 else
 	ktap_test_fail "icount: steal share $pm per mille within 2 % of $pct %"
 fi
-n=$(arg apf_pages)
+n=$(kgr_arg apf_pages)
 h0=$(hyp 1)
 out=$($V/apf_touch $((0x200000000000)) "$n" 1)
 rc=$?

@@ -8,20 +8,12 @@
 # deterministic runs (run-guest --icount 0: one virtual ns per instruction).
 # Prints "# compare KEY VALUE" lines for the host script besides KTAP.
 . /kgr/selftests/kselftest/ktap_helpers.sh
-ST=/kgr/selftests/kvm_guest_rs
-MOD=/kgr/modules/kvm_guest_rs.ko
-CS=/sys/devices/system/clocksource/clocksource0
-D=/sys/kernel/debug/kvm_guest_rs
+. /kgr/selftests/kvm_guest_rs/feature_lib.sh
 RUNS=${KGR_COMPARE_RUNS:-3}
 USER_WARP=${KGR_COMPARE_USER_WARP:-200000}
-SIDE=""
-PPM=0
-for arg in $(cat /proc/cmdline); do
-	case "$arg" in
-	kgr.compare=*) SIDE=${arg#kgr.compare=} ;;
-	kgr.steal_ppm=*) PPM=${arg#kgr.steal_ppm=} ;;
-	esac
-done
+SIDE=$(kgr_arg compare)
+PPM=$(kgr_arg steal_ppm)
+PPM=${PPM:-0}
 
 ktap_print_header
 case "$SIDE" in
@@ -36,10 +28,6 @@ ktap_set_plan 7
 emit() { echo "# compare $SIDE $1 $2"; }
 field() { echo "$2" | awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
 
-# /proc/stat steal (all CPUs, ns) and uptime (ns), sampled before the load:
-# steal injected before an insmod must not appear in B's /proc/stat.
-stat_ns() { awk '/^cpu / { print $9 * 10000000 }' /proc/stat; }
-up_ns() { awk '{ printf "%.0f", $1 * 1000000000 }' /proc/uptime; }
 if "$ST/modload" $MOD >/dev/null; then
 	ktap_test_pass "compare $SIDE: module loaded"
 else
@@ -109,16 +97,12 @@ fi
 # (d) Steal time: /proc/stat steal over 4 s of busy CPUs against the steal the
 # model injects (PPM of the elapsed time on every CPU), and in B the cost of a
 # steal-clock read.
-busy() {
-	for c in $(seq 0 $(($(nproc) - 1))); do
-		taskset -c "$c" sh -c 'end=$(($(cut -d. -f1 /proc/uptime) + 4)); while [ $(cut -d. -f1 /proc/uptime) -lt $end ]; do :; done' &
-	done
-	wait
-}
-s0=$(stat_ns)
+# Uptime in ns.
+up_ns() { awk '{ printf "%.0f", $1 * 1000000000 }' /proc/uptime; }
+s0=$(kgr_steal_ns)
 u0=$(up_ns)
-busy
-s1=$(stat_ns)
+kgr_busy 4
+s1=$(kgr_steal_ns)
 u1=$(up_ns)
 emit steal_acc "$((s1 - s0)) $(((u1 - u0) / 1000 * PPM / 1000 * $(nproc)))"
 ok=1

@@ -1,14 +1,32 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# Sourced by the kvm_guest_rs feature tests (after ktap_helpers.sh).
+# Sourced by the kvm_guest_rs feature tests and the compare plan (after
+# ktap_helpers.sh).
 #
+# It sets the paths the tests share: ST (the selftest programs), MOD (the
+# module), CS (the current clocksource's sysfs directory), D (the module's
+# debugfs directory).
+#
+# kgr_arg NAME: the value of kgr.NAME= on the kernel command line (the last
+# one), empty if there is none.
+# kgr_result COND NAME: one KTAP result, a pass if the shell condition COND
+# (evaluated in the caller's variables) holds.
+# kgr_knob PROP JSON: set the host model's property PROP of every vCPU (needs
+# run-guest --hostctl); fails if one cannot be set.
+# kgr_busy SECONDS: keep every online CPU busy for SECONDS of uptime.
+# kgr_steal_ns: the steal column of /proc/stat, all CPUs, in ns.
 # kgr_skip_unless_kvm: skip the whole test (exit 4) unless the guest runs on
 # KVM or the host model.
 # kgr_cpu1_cycles N FILE: take CPU1 offline and online N times; FILE (a
 # feature's cpu1/enabled) must read 0 while it is offline and 1 once it is
 # back. Returns 0 if every step did.
+ST=/kgr/selftests/kvm_guest_rs
+MOD=/kgr/modules/kvm_guest_rs.ko
+CS=/sys/devices/system/clocksource/clocksource0
+D=/sys/kernel/debug/kvm_guest_rs
+
 kgr_skip_unless_kvm() {
-	/kgr/selftests/kvm_guest_rs/kvm_detect >/dev/null && return 0
+	"$ST/kvm_detect" >/dev/null && return 0
 	ktap_skip_all "not on KVM (boot with the host model: -cpu max,x-tcg-kvm-pv=on)"
 	exit 4
 }
@@ -25,3 +43,24 @@ kgr_cpu1_cycles() {
 	done
 	return $_kgr_ok
 }
+
+kgr_arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^kgr\.$1=//p" | tail -n1; }
+
+kgr_result() {
+	if eval "$1"; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
+}
+
+kgr_knob() {
+	for _kgr_c in $(seq 0 $(($(nproc) - 1))); do
+		_kgr_p=$(hostq cpu-path "$_kgr_c") && hostq qom-set "$_kgr_p" "$1" "$2" >/dev/null || return 1
+	done
+}
+
+kgr_busy() {
+	for _kgr_c in $(seq 0 $(($(nproc) - 1))); do
+		taskset -c "$_kgr_c" sh -c "end=\$((\$(cut -d. -f1 /proc/uptime) + $1)); while [ \$(cut -d. -f1 /proc/uptime) -lt \$end ]; do :; done" &
+	done
+	wait
+}
+
+kgr_steal_ns() { awk '/^cpu / { print $9 * 10000000 }' /proc/stat; }

@@ -20,14 +20,12 @@
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
 . /kgr/selftests/kvm_guest_rs/feature_lib.sh
-ST=/kgr/selftests/kvm_guest_rs
-MOD=/kgr/modules/kvm_guest_rs.ko
 S=/sys/kernel/kvm_guest_rs/steal_time
 MSR=0x4b564d03
 PPM=200000
 CYCLES=${KGR_CYCLES:-20}
-MODE=${KGR_STEAL:-ext}
-grep -qw kgr.steal=intree /proc/cmdline && MODE=intree
+MODE=${KGR_STEAL:-$(kgr_arg steal)}
+MODE=${MODE:-ext}
 
 ktap_print_header
 kgr_skip_unless_kvm
@@ -39,34 +37,16 @@ fi
 dmesg_mark=$(dmesg | wc -l)
 new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }
 loaded() { grep -q '^kvm_guest_rs ' /proc/modules; }
-result() {
-	if eval "$1"; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
-}
-# knob PROP JSON: set a model property on every vCPU.
-knob() {
-	for c in $(seq 0 $(($(nproc) - 1))); do
-		p=$(hostq cpu-path "$c") && hostq qom-set "$p" "$1" "$2" >/dev/null || return 1
-	done
-}
 # host_ns: the steal the model charged, all vCPUs, in ns.
 host_ns() { hostq cpu-sum x-kvm-pv-steal-ns | awk '{ print $2 }'; }
-# stat_ns: the steal of /proc/stat, all CPUs, in ns (USER_HZ ticks of 10 ms).
-stat_ns() { awk '/^cpu / { print $9 * 10000000 }' /proc/stat; }
-# busy SECONDS: keep every CPU busy (steal is charged while the vCPU runs).
-busy() {
-	for c in $(seq 0 $(($(nproc) - 1))); do
-		taskset -c "$c" sh -c "end=\$((\$(cut -d. -f1 /proc/uptime) + $1)); while [ \$(cut -d. -f1 /proc/uptime) -lt \$end ]; do :; done" &
-	done
-	wait
-}
 # accuracy SECONDS NAME: /proc/stat steal over SECONDS of busy CPUs against
 # what the model charged meanwhile, within 1 % (and one tick per CPU).
 accuracy() {
 	h0=$(host_ns)
-	s0=$(stat_ns)
-	busy "$1"
+	s0=$(kgr_steal_ns)
+	kgr_busy "$1"
 	h1=$(host_ns)
-	s1=$(stat_ns)
+	s1=$(kgr_steal_ns)
 	dh=$((h1 - h0))
 	ds=$((s1 - s0))
 	ktap_print_msg "$2: /proc/stat steal $ds ns, host charged $dh ns over $1 s"
@@ -78,13 +58,13 @@ msr_zero() { "$ST/msr_read" $MSR >/tmp/msr.out 2>&1; }
 
 if [ "$MODE" = intree ]; then
 	ktap_set_plan 3
-	knob x-steal-ppm $PPM
-	result 'accuracy 6 "A (in-tree)"' "A: the in-tree steal clock reports the injected steal within 1 %"
+	kgr_knob x-steal-ppm $PPM
+	kgr_result 'accuracy 6 "A (in-tree)"' "A: the in-tree steal clock reports the injected steal within 1 %"
 	mark=$(dmesg | wc -l)
-	result '"$ST/modload" $MOD kvmclock=0 >/dev/null && dmesg | tail -n +$((mark + 1)) | grep -qE "feature steal_time: (the in-tree steal clock runs|another user holds)"' \
+	kgr_result '"$ST/modload" $MOD kvmclock=0 >/dev/null && dmesg | tail -n +$((mark + 1)) | grep -qE "feature steal_time: (the in-tree steal clock runs|another user holds)"' \
 		"A: the module loads and says the in-tree steal clock owns steal time"
-	result '[ ! -e $S ] && rmmod kvm_guest_rs' "A: no steal_time files, rmmod succeeds"
-	knob x-steal-ppm 0
+	kgr_result '[ ! -e $S ] && rmmod kvm_guest_rs' "A: no steal_time files, rmmod succeeds"
+	kgr_knob x-steal-ppm 0
 	ktap_finished
 fi
 
@@ -95,52 +75,52 @@ fi
 ktap_set_plan 21
 
 # 1-3: load with steal injected; no jump at insmod.
-knob x-steal-ppm $PPM
-busy 1
+kgr_knob x-steal-ppm $PPM
+kgr_busy 1
 h0=$(host_ns)
-s0=$(stat_ns)
+s0=$(kgr_steal_ns)
 # kvmclock=0 throughout: kvm-clock-rs would become the clocksource (the in-tree
 # kvm-clock stands down too) and pin the module.
-result '"$ST/modload" $MOD kvmclock=0 >/dev/null' "insmod succeeds"
-busy 1
+kgr_result '"$ST/modload" $MOD kvmclock=0 >/dev/null' "insmod succeeds"
+kgr_busy 1
 h1=$(host_ns)
-s1=$(stat_ns)
+s1=$(kgr_steal_ns)
 ktap_print_msg "first second: /proc/stat steal +$((s1 - s0)) ns, host charged +$((h1 - h0)) ns"
-result '[ "$(cat $S/registrations)" = "$(nproc)" ] && new_dmesg | grep -q "steal time: MSR_KVM_STEAL_TIME on every CPU"' \
+kgr_result '[ "$(cat $S/registrations)" = "$(nproc)" ] && new_dmesg | grep -q "steal time: MSR_KVM_STEAL_TIME on every CPU"' \
 	"one registration per online CPU ($(cat $S/registrations)/$(nproc)), logged"
-result '[ $((s1 - s0)) -le $((h1 - h0 + $(nproc) * 10000000)) ]' \
+kgr_result '[ $((s1 - s0)) -le $((h1 - h0 + $(nproc) * 10000000)) ]' \
 	"no jump at insmod: steal of the first second at most what was injected plus a tick per CPU"
 
 # 4: accuracy.
-result 'accuracy 6 B' "B: /proc/stat steal is the injected steal within 1 %"
+kgr_result 'accuracy 6 B' "B: /proc/stat steal is the injected steal within 1 %"
 
 # 5: the runqueue clock excludes steal: a CPU-bound task on CPU1 is charged
 # (CLOCK_THREAD_CPUTIME_ID, the rq clock_task) about 1 - 20 % of the wall time.
 set -- $(taskset -c 1 "$ST/cpu_runtime" 3)
 run=${2:-0} wall=${4:-1}
 ktap_print_msg "CPU-bound task: runtime $run ns in $wall ns of wall time"
-result 'awk -v r="$run" -v w="$wall" "BEGIN { exit !(r < w * 0.9 && r > w * 0.6) }"' \
+kgr_result 'awk -v r="$run" -v w="$wall" "BEGIN { exit !(r < w * 0.9 && r > w * 0.6) }"' \
 	"rq accounting: a CPU-bound task's runtime excludes the stolen time"
 
 # 6: another CPU's record is seen preempted while its vCPU does not run.
-busy 2
-result '[ "$(cat $S/preempted_seen)" -gt 0 ]' "preempted: seen in other CPUs' records ($(cat $S/preempted_seen))"
+kgr_busy 2
+kgr_result '[ "$(cat $S/preempted_seen)" -gt 0 ]' "preempted: seen in other CPUs' records ($(cat $S/preempted_seen))"
 
 # 7-9: CPU1 offline/online 20 times with steal injected.
 if [ -w /sys/devices/system/cpu/cpu1/online ]; then
 	reg0=$(cat $S/cpu1/registrations)
 	b0=$(cat $S/backwards)
-	s0=$(stat_ns)
+	s0=$(kgr_steal_ns)
 	h0=$(host_ns)
 	ok=1
 	kgr_cpu1_cycles 20 $S/cpu1/enabled || ok=0
-	s1=$(stat_ns)
+	s1=$(kgr_steal_ns)
 	h1=$(host_ns)
 	reg1=$(cat $S/cpu1/registrations)
-	result '[ $ok = 1 ] && [ $((reg1 - reg0)) = 20 ]' "hotplug: CPU1 offline/online 20 times, record off while offline, 20 registrations"
-	result '[ $((s1 - s0)) -le $((h1 - h0 + $(nproc) * 10000000)) ]' \
+	kgr_result '[ $ok = 1 ] && [ $((reg1 - reg0)) = 20 ]' "hotplug: CPU1 offline/online 20 times, record off while offline, 20 registrations"
+	kgr_result '[ $((s1 - s0)) -le $((h1 - h0 + $(nproc) * 10000000)) ]' \
 		"hotplug: no steal beyond what was injected (+$((s1 - s0)) ns, host +$((h1 - h0)) ns)"
-	result '[ "$(cat $S/backwards)" = "$b0" ]' "hotplug: no backwards step of any CPU's steal"
+	kgr_result '[ "$(cat $S/backwards)" = "$b0" ]' "hotplug: no backwards step of any CPU's steal"
 else
 	for t in "20 cycles" "no steal beyond what was injected" "no backwards step"; do
 		ktap_test_skip "hotplug: $t (no CPU1 hotplug)"
@@ -149,32 +129,32 @@ fi
 
 # 10-13: host faults at run time: bounded, counted, logged once, no jump.
 fault() {
-	knob x-steal-fault "\"$1\""
-	s0=$(stat_ns)
-	busy 1
-	s1=$(stat_ns)
-	knob x-steal-fault '"none"'
-	busy 1
+	kgr_knob x-steal-fault "\"$1\""
+	s0=$(kgr_steal_ns)
+	kgr_busy 1
+	s1=$(kgr_steal_ns)
+	kgr_knob x-steal-fault '"none"'
+	kgr_busy 1
 	ktap_print_msg "fault $1: /proc/stat steal +$((s1 - s0)) ns in 1 s"
 }
 fault backwards
 n=$(cat $S/backwards)
-result '[ "$n" -gt 0 ] && [ $((s1 - s0)) -le $(($(nproc) * 1100000000)) ] && dmesg | grep -q "steal time: CPU[0-9]*: the host.s steal went backwards; clamped"' \
+kgr_result '[ "$n" -gt 0 ] && [ $((s1 - s0)) -le $(($(nproc) * 1100000000)) ] && dmesg | grep -q "steal time: CPU[0-9]*: the host.s steal went backwards; clamped"' \
 	"fault backwards: clamped, counted ($n), logged, no jump"
 fault odd-version
 n=$(cat $S/stuck_odd)
-result '[ "$n" -gt 0 ] && [ $((s1 - s0)) -le $(($(nproc) * 1100000000)) ] && dmesg | grep -q "record is stuck at an odd version"' \
+kgr_result '[ "$n" -gt 0 ] && [ $((s1 - s0)) -le $(($(nproc) * 1100000000)) ] && dmesg | grep -q "record is stuck at an odd version"' \
 	"fault odd-version: reads return the last value, counted ($n), logged"
 n_before=$(cat $S/steal_ns)
-busy 1
-result '[ "$(cat $S/steal_ns)" -gt "$n_before" ]' "after the faults: steal time advances again"
+kgr_busy 1
+kgr_result '[ "$(cat $S/steal_ns)" -gt "$n_before" ]' "after the faults: steal time advances again"
 "$ST/pv_features_test" >/tmp/pvf.out 2>&1
 rc=$?
 grep -E '^(not ok|#  )' /tmp/pvf.out | head -n 8 | while read -r l; do ktap_print_msg "$l"; done
-result '[ $rc = 0 ]' "sysfs counters and MSRs consistent (pv_features_test)"
+kgr_result '[ $rc = 0 ]' "sysfs counters and MSRs consistent (pv_features_test)"
 
 # 14-15: unload, then load/unload cycles.
-result 'rmmod kvm_guest_rs && msr_zero' "rmmod: MSR_KVM_STEAL_TIME is 0 on every CPU"
+kgr_result 'rmmod kvm_guest_rs && msr_zero' "rmmod: MSR_KVM_STEAL_TIME is 0 on every CPU"
 ok=1
 i=0
 while [ $i -lt "$CYCLES" ]; do
@@ -184,36 +164,36 @@ while [ $i -lt "$CYCLES" ]; do
 	fi
 	i=$((i + 1))
 done
-result '[ $ok = 1 ]' "$CYCLES insmod/rmmod cycles with steal injected, MSR 0 on every CPU after each"
+kgr_result '[ $ok = 1 ]' "$CYCLES insmod/rmmod cycles with steal injected, MSR 0 on every CPU after each"
 
 # 16: a load failing after the steal clock is installed removes it again.
 out=$("$ST/modload" $MOD kvmclock=0 inject_init_failure=1 2>&1)
-result 'echo "$out" | grep -q "(EAGAIN)" && ! loaded && msr_zero && "$ST/modload" $MOD kvmclock=0 >/dev/null && rmmod kvm_guest_rs' \
+kgr_result 'echo "$out" | grep -q "(EAGAIN)" && ! loaded && msr_zero && "$ST/modload" $MOD kvmclock=0 >/dev/null && rmmod kvm_guest_rs' \
 	"a load failing after setup removes the steal clock (the next load installs it), MSR 0"
 
 # 17: a record the host never writes at load: steal time stands still, logged;
 # when the host writes it again, the accumulated steal is not charged at once.
-knob x-steal-fault '"never-written"'
+kgr_knob x-steal-fault '"never-written"'
 mark=$(dmesg | wc -l)
 "$ST/modload" $MOD kvmclock=0 >/dev/null
-busy 1
+kgr_busy 1
 n0=$(cat $S/steal_ns 2>/dev/null)
-knob x-steal-fault '"none"'
-s0=$(stat_ns)
+kgr_knob x-steal-fault '"none"'
+s0=$(kgr_steal_ns)
 h0=$(host_ns)
-busy 1
-s1=$(stat_ns)
+kgr_busy 1
+s1=$(kgr_steal_ns)
 h1=$(host_ns)
 ktap_print_msg "never-written, then written: steal_ns $n0 -> $(cat $S/steal_ns 2>/dev/null), /proc/stat +$((s1 - s0)) ns, host +$((h1 - h0)) ns"
-result 'loaded && [ "$n0" = 0 ] && dmesg | tail -n +$((mark + 1)) | grep -q "the host did not write the record" && [ $((s1 - s0)) -le $((h1 - h0 + $(nproc) * 10000000)) ]' \
+kgr_result 'loaded && [ "$n0" = 0 ] && dmesg | tail -n +$((mark + 1)) | grep -q "the host did not write the record" && [ $((s1 - s0)) -le $((h1 - h0 + $(nproc) * 10000000)) ]' \
 	"fault never-written at load: steal time stands still, logged, no jump once written"
 rmmod kvm_guest_rs
-knob x-steal-ppm 0
+kgr_knob x-steal-ppm 0
 
 # 18-19: invalid parameters.
 for v in abc 2; do
 	out=$("$ST/modload" $MOD steal_acc=$v 2>&1)
-	result 'echo "$out" | grep -q "(EINVAL)" && ! loaded' "invalid steal_acc=$v is refused with EINVAL"
+	kgr_result 'echo "$out" | grep -q "(EINVAL)" && ! loaded' "invalid steal_acc=$v is refused with EINVAL"
 done
 
 # 20: a leaked steal clock (leak_steal_clock=1) is removed by the kernel as
@@ -221,8 +201,8 @@ done
 # the MSR descriptor, so the next load leaves steal time off (last test).
 mark=$(dmesg | wc -l)
 "$ST/modload" $MOD kvmclock=0 leak_steal_clock=1 >/dev/null && rmmod kvm_guest_rs
-busy 1
-result 'dmesg | tail -n +$((mark + 1)) | grep -q "steal clock of module kvm_guest_rs still installed as it goes; removing it" && msr_zero && "$ST/modload" $MOD kvmclock=0 >/dev/null && dmesg | tail -n +$((mark + 1)) | grep -q "MSR_KVM_STEAL_TIME has another owner" && rmmod kvm_guest_rs' \
+kgr_busy 1
+kgr_result 'dmesg | tail -n +$((mark + 1)) | grep -q "steal clock of module kvm_guest_rs still installed as it goes; removing it" && msr_zero && "$ST/modload" $MOD kvmclock=0 >/dev/null && dmesg | tail -n +$((mark + 1)) | grep -q "MSR_KVM_STEAL_TIME has another owner" && rmmod kvm_guest_rs' \
 	"a leaked steal clock is removed as its module goes; MSR 0, the leaked records keep the MSR"
 
 # 21: a clean kernel log.

@@ -20,24 +20,14 @@
 # no-kvmclock.  Stage 1 (this kernel) passes what it saw to stage 2 on the
 # command line (kgr.stage=kexec kgr.before=...); stage 2 prints the KTAP.
 . /kgr/selftests/kselftest/ktap_helpers.sh
-ST=/kgr/selftests/kvm_guest_rs
-MOD=/kgr/modules/kvm_guest_rs.ko
-CS=/sys/devices/system/clocksource/clocksource0
+. /kgr/selftests/kvm_guest_rs/feature_lib.sh
 PV_MSRS="0x4b564d01 0x4b564d00 0x12 0x11 0x4b564d02 0x4b564d03 0x4b564d04"
 WRITES="x-kvm-pv-pvclock-writes x-kvm-pv-steal-updates x-kvm-pv-pv-eoi-armed x-kvm-pv-apf-injected"
-stage=load
-before=""
-mode=kexec
-for arg in $(cat /proc/cmdline); do
-	case "$arg" in
-	kgr.stage=*) stage=${arg#kgr.stage=} ;;
-	kgr.before=*) before=${arg#kgr.before=} ;;
-	kgr.teardown=*) mode=${arg#kgr.teardown=} ;;
-	esac
-done
-result() {
-	if eval "$1"; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
-}
+stage=$(kgr_arg stage)
+stage=${stage:-load}
+before=$(kgr_arg before)
+mode=$(kgr_arg teardown)
+mode=${mode:-kexec}
 
 # registered: kvm-clock-rs has a record registered on every CPU, and so has
 # the module's steal time when booted with kvm-pv-ext.
@@ -50,7 +40,7 @@ registered() {
 if [ "$mode" = reboot ]; then
 	ktap_print_header
 	ktap_set_plan 1
-	result '"$ST/modload" $MOD >/dev/null && [ "$(cat $CS/current_clocksource)" = kvm-clock-rs ] && registered' \
+	kgr_result '"$ST/modload" $MOD >/dev/null && [ "$(cat $CS/current_clocksource)" = kvm-clock-rs ] && registered' \
 		"before reboot: module loaded, kvm-clock-rs current, a record on every CPU (left loaded)"
 	ktap_finished
 fi
@@ -82,20 +72,20 @@ fi
 
 ktap_print_header
 ktap_set_plan 4
-result '[ "$before" = 1 ]' "before kexec: module loaded, kvm-clock-rs current, a record on every CPU"
+kgr_result '[ "$before" = 1 ]' "before kexec: module loaded, kvm-clock-rs current, a record on every CPU"
 # The model's view, before this kernel wrote any PV MSR (nopv).
 hostq hmp info kvm-pv >/tmp/kvm-pv.out 2>&1
 grep -E 'msr|CPU' /tmp/kvm-pv.out | while read -r l; do ktap_print_msg "$l"; done
 # The MSRs that point the host at guest memory (not async_pf_int, a vector).
 set_msrs=$(grep -oE '(system_time|wall_clock|steal_time|pv_eoi_en|async_pf_en) 0x[0-9a-f]+' /tmp/kvm-pv.out)
-result '[ "$(grep -c "^CPU #" /tmp/kvm-pv.out)" = "$(nproc)" ] && [ "$(echo "$set_msrs" | grep -c .)" = $((5 * $(nproc))) ] && ! echo "$set_msrs" | grep -qv " 0x0$"' \
+kgr_result '[ "$(grep -c "^CPU #" /tmp/kvm-pv.out)" = "$(nproc)" ] && [ "$(echo "$set_msrs" | grep -c .)" = $((5 * $(nproc))) ] && ! echo "$set_msrs" | grep -qv " 0x0$"' \
 	"after kexec: the host model holds every PV MSR at 0 on every vCPU"
 "$ST/msr_read" $PV_MSRS >/tmp/msr.out 2>&1
 rc=$?
-result '[ $rc = 0 ]' "after kexec: every PV MSR reads 0 (or #GP) on every CPU"
+kgr_result '[ $rc = 0 ]' "after kexec: every PV MSR reads 0 (or #GP) on every CPU"
 w0=$(hostq cpu-sum $WRITES | tr '\n' ' ')
 sleep 2
 w1=$(hostq cpu-sum $WRITES | tr '\n' ' ')
 ktap_print_msg "host writes: $w0 -> $w1"
-result '[ -n "$w0" ] && [ "$w0" = "$w1" ]' "after kexec: the host model writes no guest memory (2 s)"
+kgr_result '[ -n "$w0" ] && [ "$w0" = "$w1" ]' "after kexec: the host model writes no guest memory (2 s)"
 ktap_finished
