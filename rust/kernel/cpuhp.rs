@@ -42,8 +42,11 @@ use crate::{
 /// [`Registration`] is created or dropped. They run in process context with CPU hotplug locked:
 /// they may sleep, but must not register or unregister hotplug states or take
 /// `cpus_read_lock()`.
+///
+/// `'static`: the callbacks may run on any CPU that comes online while the registration exists,
+/// so they may not borrow anything.
 #[vtable]
-pub trait Operations: Send + Sync + Sized {
+pub trait Operations: Send + Sync + Sized + 'static {
     /// Name of the state, shown in `/sys/devices/system/cpu/hotplug/states`.
     const NAME: &'static CStr;
 

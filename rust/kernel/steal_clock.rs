@@ -154,6 +154,8 @@ impl<T: StealClock> Registration<T> {
     }
 }
 
+/// Dropping takes the CPU hotplug lock like [`Registration::new`]: process context, not a CPU
+/// hotplug callback.
 impl<T: StealClock> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: Installed in `new()` (type invariant); returns once no CPU runs the callback

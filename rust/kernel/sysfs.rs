@@ -307,10 +307,11 @@ impl<T: Send + Sync> Group<T> {
         let page =
             unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), bindings::PAGE_SIZE) };
         let mut f = Formatter::new(page);
-        // A value that does not fit is cut at `PAGE_SIZE`, like `sysfs_emit()` does.
+        // A value that does not fit is cut, like `sysfs_emit()` does, at `PAGE_SIZE - 1` bytes:
+        // sysfs warns about a show that returns `PAGE_SIZE` or more.
         let _ = fmt::Write::write_fmt(&mut f, format_args!("{}", ShowAdapter(data, slot.show)));
-        // CAST: At most `PAGE_SIZE` bytes were written, which fits in `isize`.
-        f.bytes_written().min(bindings::PAGE_SIZE) as isize
+        // CAST: Below `PAGE_SIZE`, which fits in `isize`.
+        f.bytes_written().min(bindings::PAGE_SIZE - 1) as isize
     }
 }
 

@@ -386,9 +386,21 @@ impl State {
         }
     }
 
+    /// Returns the index of the CPU the caller runs on, with interrupts disabled.
+    ///
+    /// The MSR is written on the CPU that runs, so the slot index comes from that CPU too, not
+    /// from `cpu`: even a `ThisCpu` made wrong by a bug elsewhere cannot make `published` disagree
+    /// with the MSRs.
+    fn this_index(cpu: ThisCpu<'_>) -> usize {
+        let now = crate::arch::raw_smp_processor_id();
+        debug_assert_eq!(now, cpu.id());
+        // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
+        now.as_u32() as usize
+    }
+
     /// Publishes slot `cpu` on its CPU with `flags`, interrupts disabled.
     fn enable(&self, cpu: ThisCpu<'_>, flags: u64, _irq: &LocalInterruptDisabled) -> Result {
-        let i = cpu.index();
+        let i = Self::this_index(cpu);
         if self.shut_down.load(Relaxed) {
             return Err(ESHUTDOWN);
         }
@@ -416,7 +428,7 @@ impl State {
 
     /// Unpublishes slot `cpu` on its CPU, interrupts disabled.
     fn disable(&self, cpu: ThisCpu<'_>, _irq: &LocalInterruptDisabled) -> Result {
-        let i = cpu.index();
+        let i = Self::this_index(cpu);
         if self.published[i].load(Relaxed) == 0 {
             return Ok(());
         }

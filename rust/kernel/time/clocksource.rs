@@ -291,6 +291,9 @@ impl<T: Operations> Registration<T> {
     /// Timekeeping switches to it at registration if it has the highest rating (or is named by
     /// the `clocksource=` override). Fails with `EINVAL` for a rating outside 1..=499, a width
     /// outside 1..=64 bits or a zero frequency.
+    ///
+    /// Process context; not from a CPU hotplug callback (switching clocksources runs
+    /// `stop_machine()`, which takes the hotplug lock), and neither is the drop.
     pub fn new(data: T, opts: Options) -> Result<Self> {
         if !(1..=499).contains(&opts.rating) || !(1..=64).contains(&opts.bits) || opts.hz == 0 {
             return Err(EINVAL);
@@ -438,7 +441,14 @@ impl<T: Operations> Drop for Registration<T> {
                 // Still the current clocksource with nowhere to switch to: timekeeping holds a
                 // reference on the owner module, which keeps the callbacks alive. Keep the data,
                 // and the module notifier, which unregisters the clocksource once timekeeping
-                // switched away and the module goes.
+                // switched away and the module goes. The notifier was stopped above if the
+                // clocksource was still pending then and registered meanwhile: start it again.
+                if !self.notifier && !self.pending.owner.is_null() {
+                    // SAFETY: `live` is pinned in `pending`, which is leaked from here on, and
+                    // is not registered (`notifier` is false).
+                    unsafe { bindings::register_module_notifier(self.pending.live.get()) };
+                    self.notifier = true;
+                }
                 pr_warn!(
                     "clocksource {} is in use and cannot be unregistered ({}); leaking it\n",
                     T::NAME.to_str().unwrap_or("?"),
@@ -446,8 +456,11 @@ impl<T: Operations> Drop for Registration<T> {
                 );
                 return;
             }
-            // Readers that fetched the clocksource pointer before the switch run with interrupts
-            // or preemption disabled; let them finish before the data goes away.
+            // Readers in interrupt, NMI or preemption-disabled sections that fetched the
+            // clocksource pointer before the switch finish within a grace period. A task
+            // preempted inside `ktime_get()` between loading the pointer and calling `read` is
+            // not covered, as for every modular clocksource in C (timekeeping reads it under a
+            // seqcount only); closing that needs timekeeping's cooperation.
             // SAFETY: Called in process context (a `Drop` of a registration is not atomic).
             unsafe { bindings::synchronize_rcu() };
         }
