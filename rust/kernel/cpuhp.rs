@@ -18,6 +18,10 @@
 //!                       CPU goes offline ──▶ offline() on that CPU
 //! ```
 //!
+//! A registration that is leaked (`mem::forget()`) instead of dropped is removed, as by `drop()`,
+//! when the module holding its callbacks goes, before the module's memory is freed, with a
+//! warning: no CPU coming online afterwards calls into freed module text.
+//!
 //! C header: [`include/linux/cpuhotplug.h`](srctree/include/linux/cpuhotplug.h)
 //!
 //! Reference: <https://docs.kernel.org/core-api/cpu_hotplug.html>
@@ -30,6 +34,7 @@ use crate::{
         to_result,
         VTABLE_DEFAULT_ERROR, //
     },
+    leak_guard::LeakGuard,
     preempt::ThisCpu,
     prelude::*,
     types::Opaque, //
@@ -70,6 +75,9 @@ pub trait Operations: Send + Sync + Sized + 'static {
 ///   `T`, and `node` is its one instance, added with `cpuhp_state_add_instance()`; both stay
 ///   registered until `drop()`.
 /// - `node` is embedded in a `Registration<T>`, which the callbacks rely on.
+/// - `guard` (a `LeakGuard`) is `None` for built-in code; otherwise it removes `node` and `state` (calling
+///   [`Operations::offline`] from module text that is still there) if the registration was leaked
+///   and the module holding the callbacks goes. Once it did, `drop()` does nothing.
 ///
 /// # Examples
 ///
@@ -119,6 +127,7 @@ pub struct Registration<T: Operations> {
     #[pin]
     node: Opaque<bindings::hlist_node>,
     state: c_int,
+    guard: Option<Pin<KBox<LeakGuard>>>,
 }
 
 // SAFETY: The C side may call the callbacks on any CPU and `drop()` removes the state from any
@@ -157,6 +166,29 @@ impl<T: Operations> Registration<T> {
                 };
                 to_result(ret)?;
                 ret
+            },
+            guard: {
+                // SAFETY: `this` points to the `Registration` being initialised.
+                let node = Opaque::cast_into(unsafe { &raw const (*this.as_ptr()).node });
+                // SAFETY: `undo_leaked()` is a non-generic, out-of-line kernel-crate function that
+                // removes the instance `node` (added below before the module can go, and
+                // leaked with the registration if the guard is still armed) and the state, so no
+                // callback runs afterwards; it may run in any process context that can take
+                // `cpus_read_lock()`, as the module notifier does.
+                let guard = unsafe {
+                    LeakGuard::new(
+                        Self::online_callback as *const () as usize,
+                        undo_leaked,
+                        node.cast(),
+                        // CAST: A state number is positive (checked above); `undo_leaked()`
+                        // casts it back.
+                        *state as usize,
+                    )
+                };
+                guard.inspect_err(|_| {
+                    // SAFETY: `state` was set up above and has no instance.
+                    unsafe { bindings::__cpuhp_remove_state(*state, false) };
+                })?
             },
             _: {
                 // SAFETY: `this` points to the `Registration` being initialised; projecting to a
@@ -227,9 +259,31 @@ impl<T: Operations> Registration<T> {
     }
 }
 
+/// Removes the instance `node` of the state `state` of a leaked [`Registration`] (see
+/// [`LeakGuard`]).
+///
+/// # Safety
+///
+/// `node` is a live instance of the dynamic state `state`, which was set up by
+/// [`Registration::new`]; neither is removed otherwise.
+#[inline(never)]
+unsafe fn undo_leaked(node: *mut c_void, state: usize) {
+    // CAST: `state` is a `c_int` cast to `usize` by `Registration::new`.
+    let state = state as c_int;
+    // SAFETY: By the safety requirements. The teardown callback still runs: the module holding
+    // it is going but not freed yet, and the instance's data is leaked.
+    unsafe { bindings::__cpuhp_state_remove_instance(state, node.cast(), true) };
+    // SAFETY: `state` has no instances left.
+    unsafe { bindings::__cpuhp_remove_state(state, false) };
+}
+
 #[pinned_drop]
 impl<T: Operations> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
+        if self.guard.as_deref().is_some_and(LeakGuard::disarm) {
+            // Leaked, and removed as its module went (type invariants).
+            return;
+        }
         // SAFETY: By the type invariants `node` is an instance of `state`. Removing it runs the
         // teardown callback on every online CPU and waits for it; afterwards no callback can see
         // this instance.

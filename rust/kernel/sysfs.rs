@@ -24,6 +24,7 @@
 use crate::{
     bindings,
     error::to_result,
+    leak_guard::LeakGuard,
     prelude::*,
     str::Formatter,
     sync::{
@@ -37,6 +38,7 @@ use crate::{
 };
 use core::{
     fmt,
+    mem::ManuallyDrop,
     ptr::NonNull, //
 };
 
@@ -184,9 +186,13 @@ impl<T> fmt::Display for ShowAdapter<'_, T> {
 ///
 /// # Invariants
 ///
-/// `group` is created in `dir` with `sysfs_create_group()` and removed in `drop()`. It refers to
-/// `_ptrs` and `_attrs`, whose elements stay at their addresses (the vectors are never changed
-/// after creation) and point to the data in `data`.
+/// - `group` is created in `dir` with `sysfs_create_group()` and removed in `drop()`. It refers
+///   to `_ptrs` and `_attrs`, whose elements stay at their addresses (the vectors are never
+///   changed after creation) and point to the data in `data`.
+/// - `dir` holds a reference on the kobject, dropped in `drop()`.
+/// - `guard` (a `LeakGuard`) is `None` for built-in code; otherwise, if the group was leaked and
+///   the module holding its `show()` functions goes, it removes `group` from `dir` and drops
+///   the reference of `dir`; once it did, `drop()` does neither.
 ///
 /// # Examples
 ///
@@ -227,8 +233,9 @@ pub struct Group<T: Send + Sync> {
     _attrs: KVec<Slot<T>>,
     _ptrs: KVec<*mut bindings::attribute>,
     group: KBox<Opaque<bindings::attribute_group>>,
-    dir: Dir,
+    dir: ManuallyDrop<Dir>,
     data: Arc<T>,
+    guard: Option<Pin<KBox<LeakGuard>>>,
 }
 
 // SAFETY: The raw pointers point into `attrs` and `data`, which the group owns; `T: Send + Sync`.
@@ -270,16 +277,30 @@ impl<T: Send + Sync> Group<T> {
         let mut raw: bindings::attribute_group = unsafe { core::mem::zeroed() };
         raw.__bindgen_anon_2.attrs = ptrs.as_mut_ptr();
         let group = KBox::new(Opaque::new(raw), GFP_KERNEL)?;
+        let kobj = dir.kobject().as_raw();
+        // SAFETY: `undo_leaked()` is a non-generic, out-of-line kernel-crate function that removes
+        // the group (created below before the module can go, and leaked with the `Group` if
+        // the guard is still armed) from `dir` and drops the `Group`'s reference of `dir`; no
+        // `show()` runs after it returns. It may run in any process context.
+        let guard = unsafe {
+            LeakGuard::new(
+                Self::show_callback as *const () as usize,
+                undo_leaked,
+                group.get().cast(),
+                kobj as usize,
+            )
+        }?;
         // SAFETY: The directory is live; the group and the attributes it points to stay valid
         // and in place until `drop()` removes the group.
         // INVARIANT: On success the group is created.
-        to_result(unsafe { bindings::sysfs_create_group(dir.kobject().as_raw(), group.get()) })?;
+        to_result(unsafe { bindings::sysfs_create_group(kobj, group.get()) })?;
         Ok(Self {
             _attrs: slots,
             _ptrs: ptrs,
             group,
-            dir: dir.clone(),
+            dir: ManuallyDrop::new(dir.clone()),
             data,
+            guard,
         })
     }
 
@@ -315,10 +336,34 @@ impl<T: Send + Sync> Group<T> {
     }
 }
 
+/// Removes the attribute group `group` of a leaked [`Group`] from the kobject `kobj` and drops
+/// the `Group`'s reference of `kobj` (see `LeakGuard`).
+///
+/// # Safety
+///
+/// `group` was created in `kobj` by [`Group::new`], whose `Group` holds a reference of `kobj`;
+/// neither is removed or dropped otherwise.
+#[inline(never)]
+unsafe fn undo_leaked(group: *mut c_void, kobj: usize) {
+    let kobj = kobj as *mut bindings::kobject;
+    // SAFETY: By the safety requirements. Removal waits for `show()` in progress, which still
+    // runs: the module holding it is going but not freed yet, and the group's data is leaked.
+    unsafe { bindings::sysfs_remove_group(kobj, group.cast()) };
+    // SAFETY: The `Group`'s reference, which its `drop()` will not drop (the guard is undone).
+    unsafe { bindings::kobject_put(kobj) };
+}
+
 impl<T: Send + Sync> Drop for Group<T> {
     fn drop(&mut self) {
+        if self.guard.as_deref().is_some_and(LeakGuard::disarm) {
+            // Leaked, and removed as its module went; the reference of `dir` is gone too (type
+            // invariants).
+            return;
+        }
         // SAFETY: The group was created in `dir` (type invariant). Removal waits for `show()` in
         // progress, so `attrs`, `ptrs` and `data` may be dropped afterwards.
         unsafe { bindings::sysfs_remove_group(self.dir.kobject().as_raw(), self.group.get()) };
+        // SAFETY: `dir` is not used again.
+        unsafe { ManuallyDrop::drop(&mut self.dir) };
     }
 }

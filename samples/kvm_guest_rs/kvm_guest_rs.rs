@@ -65,9 +65,9 @@ module! {
             default: true,
             description: "Use async page faults with page-ready interrupts (MSR_KVM_ASYNC_PF_EN); not implemented yet",
         },
-        leak_steal_clock: bool {
+        leak_steal_time: bool {
             default: false,
-            description: "(fault injection, for tests) leak the steal clock at unload instead of removing it",
+            description: "(fault injection, for tests) leak the steal-time feature at unload (its steal clock, hotplug state and sysfs files) instead of removing it",
         },
         inject_init_failure: bool {
             default: false,
@@ -109,7 +109,7 @@ fn switches(f: Features) -> [feature::Switch; 4] {
 /// The module state. Fields drop in declaration order: features first, the directories last.
 struct KvmGuestRs {
     /// The steal-time feature, if it runs.
-    _steal: Option<steal::StealTime>,
+    steal: Option<steal::StealTime>,
     /// The kvmclock feature, if it runs.
     _kvmclock: Option<kvmclock::KvmClock>,
     /// `ktime_bench`, `ktime_warp` and `publish_stress` in debugfs.
@@ -174,7 +174,6 @@ impl kernel::Module for KvmGuestRs {
             steal_switch,
             steal::Params {
                 rq_accounting: module_parameters::steal_acc.value(),
-                leak_clock: module_parameters::leak_steal_clock.value(),
             },
             &env,
         )?;
@@ -183,7 +182,7 @@ impl kernel::Module for KvmGuestRs {
             return Err(EAGAIN);
         }
         Ok(Self {
-            _steal: steal,
+            steal,
             _kvmclock: kvmclock,
             _bench: bench,
             _debugfs: debugfs,
@@ -195,6 +194,12 @@ impl kernel::Module for KvmGuestRs {
 
 impl Drop for KvmGuestRs {
     fn drop(&mut self) {
+        if module_parameters::leak_steal_time.value() {
+            if let Some(steal) = self.steal.take() {
+                pr_warn!("leak_steal_time: leaking the steal-time feature; the kernel must remove its registrations as the module goes\n");
+                steal.leak();
+            }
+        }
         pr_info!("unloaded (KVM base {:#x})\n", self.kvm.base());
     }
 }

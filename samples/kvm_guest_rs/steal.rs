@@ -432,17 +432,14 @@ counter_attrs! {
 
 /// The steal-time feature, registered; dropping it tears everything down in field order.
 pub(crate) struct StealTime {
-    /// `/sys/kernel/debug/kvm_guest_rs/steal_time/read_bench`.
-    _bench: Pin<KBox<debugfs::File<Arc<Steal>>>>,
+    /// `/sys/kernel/debug/kvm_guest_rs/steal_time/read_bench` (`None` only in [`Self::leak`]).
+    bench: Option<Pin<KBox<debugfs::File<Arc<Steal>>>>>,
     /// `/sys/kernel/kvm_guest_rs/steal_time/cpuN/`.
     _cpu_files: KVec<sysfs::Group<CpuView<Steal>>>,
     /// `/sys/kernel/kvm_guest_rs/steal_time/`.
     _files: sysfs::Group<Steal>,
-    /// The steal clock: removed next, so the scheduler reads the records no more (`None` only
-    /// once `drop()` leaked it for a test).
-    clock: Option<steal_clock::Registration<StealOps>>,
-    /// Leak the steal clock at unload (`leak_steal_clock`, fault injection for tests).
-    leak_clock: bool,
+    /// The steal clock: removed next, so the scheduler reads the records no more.
+    _clock: steal_clock::Registration<StealOps>,
     /// The hotplug state: its removal unregisters every CPU's record with the host.
     _hotplug: Pin<KBox<cpuhp::Registration<Hotplug>>>,
     /// The records: freed last.
@@ -453,9 +450,6 @@ pub(crate) struct StealTime {
 pub(crate) struct Params {
     /// Take steal time out of the runqueue clock too (`steal_acc`).
     pub(crate) rq_accounting: bool,
-    /// Leak the steal clock at unload instead of removing it (`leak_steal_clock`): the kernel
-    /// must remove it when the module goes.
-    pub(crate) leak_clock: bool,
 }
 
 impl GuestFeature for StealTime {
@@ -525,14 +519,24 @@ impl GuestFeature for StealTime {
             if rq_accounting { "on" } else { "off" }
         );
         Ok(Self {
-            _bench: bench,
+            bench: Some(bench),
             _cpu_files: cpu_files,
             _files: files,
-            clock: Some(clock),
-            leak_clock: params.leak_clock,
+            _clock: clock,
             _hotplug: hotplug,
             steal,
         })
+    }
+}
+
+impl StealTime {
+    /// Leaks the steal clock, the hotplug state, the sysfs files and the records instead of
+    /// removing them (`leak_steal_time`, fault injection): the kernel must remove the
+    /// registrations as the module goes. The debugfs file is removed: a leaked `debugfs::File`
+    /// keeps its directory, and so its callbacks, alive.
+    pub(crate) fn leak(mut self) {
+        self.bench = None;
+        core::mem::forget(self);
     }
 }
 
@@ -544,9 +548,5 @@ impl Drop for StealTime {
             counters::total(cpus, |c| c.last.load(Relaxed)),
             counters::total(cpus, |c| c.reads.get())
         );
-        if self.leak_clock {
-            pr_warn!("steal time: leak_steal_clock: leaking the steal clock; the kernel must remove it as the module goes\n");
-            core::mem::forget(self.clock.take());
-        }
     }
 }

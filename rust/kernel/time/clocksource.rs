@@ -160,21 +160,23 @@ impl Pending {
         state == bindings::module_state_MODULE_STATE_LIVE
     }
 
-    /// Registers `cs` unless that happened (or failed) already.
-    fn register(&self) {
+    /// Registers `cs` unless that happened (or failed) already; returns the error of
+    /// `clocksource_register_hz()` if this call tried and failed.
+    fn register(&self) -> Result {
         if self.state.cmpxchg(PENDING, FAILED, Relaxed).is_err() {
-            return;
+            return Ok(());
         }
         // SAFETY: `cs` is initialised and pinned (type invariant) and stays valid until
         // `Registration::drop()` unregisters it (or forever, if that fails); its data is
         // initialised, so the callbacks may run at once.
         let ret = unsafe { bindings::clocksource_register_hz(self.cs, self.hz) };
-        if ret == 0 {
-            // INVARIANT: `cs` is registered; `Registration::drop()` unregisters it.
-            self.state.store(REGISTERED, Relaxed);
-        } else {
+        if ret != 0 {
             pr_warn!("clocksource registration failed ({})\n", ret);
+            return Err(Error::from_errno(ret));
         }
+        // INVARIANT: `cs` is registered; `Registration::drop()` unregisters it.
+        self.state.store(REGISTERED, Relaxed);
+        Ok(())
     }
 
     /// The module notifier: registers `cs` once the owner is live, and makes sure it is gone
@@ -190,6 +192,8 @@ impl Pending {
     /// # Safety
     ///
     /// `nb` must be the `live` field of a live, pinned `Pending`.
+    // Out of line: its address, taken in generic code, must be the kernel crate's copy.
+    #[inline(never)]
     unsafe extern "C" fn module_notify(
         nb: *mut bindings::notifier_block,
         action: c_ulong,
@@ -204,7 +208,8 @@ impl Pending {
         }
         // CAST: The module states are small enumerators.
         if action == bindings::module_state_MODULE_STATE_LIVE as c_ulong {
-            this.register();
+            // A failure is logged; `is_registered()` tells the owner.
+            let _ = this.register();
         } else if action == bindings::module_state_MODULE_STATE_GOING as c_ulong
             && this.state.cmpxchg(PENDING, FAILED, Relaxed).is_err()
             && this.state.load(Relaxed) == REGISTERED
@@ -290,7 +295,9 @@ impl<T: Operations> Registration<T> {
     ///
     /// Timekeeping switches to it at registration if it has the highest rating (or is named by
     /// the `clocksource=` override). Fails with `EINVAL` for a rating outside 1..=499, a width
-    /// outside 1..=64 bits or a zero frequency.
+    /// outside 1..=64 bits or a zero frequency, and with the error of `clocksource_register_hz()`
+    /// when registering at once fails (a failure of the deferred registration is logged, and
+    /// [`Registration::is_registered`] stays `false`).
     ///
     /// Process context; not from a CPU hotplug callback (switching clocksources runs
     /// `stop_machine()`, which takes the hotplug lock), and neither is the drop.
@@ -368,7 +375,7 @@ impl<T: Operations> Registration<T> {
         // The module may have become live before the notifier was in place (a registration from
         // another thread than `init`); `register()` runs only once.
         if this.pending.owner_live() {
-            this.pending.register();
+            this.pending.register()?;
         }
         Ok(this)
     }
