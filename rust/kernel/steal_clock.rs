@@ -62,6 +62,21 @@ pub trait StealClock: Send + Sync + Sized + 'static {
     fn steal_clock(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64;
 }
 
+/// Returns the kernel's steal clock of the current CPU, in nanoseconds, as the scheduler's tick
+/// reads it: through whichever steal clock is installed (the in-tree KVM, Xen or VMware guest's,
+/// a [`Registration`]'s, or none, which returns 0).
+///
+/// `this` proves that preemption is disabled, as every steal clock requires. For comparing
+/// providers; the value is only meaningful against an earlier one of the same provider.
+#[inline]
+pub fn read(this: ThisCpu<'_>) -> u64 {
+    // CAST: CPU numbers are below `nr_cpu_ids`, which fits in `c_int`.
+    let cpu = this.id().as_u32() as c_int;
+    // SAFETY: Preemption is disabled (`this`) and `cpu` is the current CPU, which is possible
+    // and online: how every steal clock may be called.
+    unsafe { bindings::paravirt_steal_clock(cpu) }
+}
+
 /// A [`StealClock`] installed as the kernel's steal clock.
 ///
 /// # Invariants

@@ -6,6 +6,8 @@
 //!
 //! - `ktime_bench` times [`BENCH_CALLS`] calls of `ktime_get()`: `calls N ns T`.
 //! - `ktime_warp` runs the cross-CPU warp test on `ktime_get()`.
+//! - `steal_clock_bench` times [`BENCH_CALLS`] reads of the kernel's steal clock of the current
+//!   CPU, whichever provider is installed (the in-tree one or this module's).
 //! - `publish_stress` runs [`crate::stress`].
 //!
 //! [`time_calls`], [`ktime_ns`] and [`WARP_READS`] are shared with the kvmclock files.
@@ -16,8 +18,9 @@ use core::{
 };
 use kernel::{
     cpu::CpuId,
-    debugfs, new_spinlock,
+    debugfs, new_spinlock, preempt,
     prelude::*,
+    steal_clock,
     sync::SpinLock,
     time::{
         Instant,
@@ -101,10 +104,12 @@ pub(crate) struct Bench {
     _ktime_warp: Pin<KBox<debugfs::File<KtimeWarp>>>,
     /// `publish_stress`.
     _publish_stress: Pin<KBox<debugfs::File<()>>>,
+    /// `steal_clock_bench`.
+    _steal_clock_bench: Pin<KBox<debugfs::File<()>>>,
 }
 
 impl Bench {
-    /// Creates `ktime_bench`, `ktime_warp` and `publish_stress` in `dir`.
+    /// Creates `ktime_bench`, `ktime_warp`, `publish_stress` and `steal_clock_bench` in `dir`.
     pub(crate) fn new(dir: &debugfs::Dir) -> Result<Self> {
         Ok(Self {
             _ktime_bench: KBox::pin_init(
@@ -121,6 +126,17 @@ impl Bench {
             )?,
             _publish_stress: KBox::pin_init(
                 dir.read_callback_file(c"publish_stress", (), &|(), f| crate::stress::run(f)),
+                GFP_KERNEL,
+            )?,
+            _steal_clock_bench: KBox::pin_init(
+                dir.read_callback_file(c"steal_clock_bench", (), &|(), f| {
+                    // The scheduler's read of the current CPU's steal time (`make compare` A and
+                    // B), with the preemption guard the tick does not need.
+                    time_calls(f, || {
+                        let guard = preempt::disable();
+                        steal_clock::read(guard.this_cpu())
+                    })
+                }),
                 GFP_KERNEL,
             )?,
         })

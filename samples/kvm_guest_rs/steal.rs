@@ -21,7 +21,7 @@
 
 use kernel::{
     cpu::CpuId,
-    cpuhp, debugfs,
+    cpuhp,
     interrupt::local_interrupt_disable,
     kvm_para::{
         abi::KvmStealTime,
@@ -35,10 +35,7 @@ use kernel::{
     },
     local::Local64,
     percpu::PerCpuBox,
-    preempt::{
-        self,
-        ThisCpu, //
-    },
+    preempt::ThisCpu,
     prelude::*,
     pvclock::abi::read_consistent,
     steal_clock,
@@ -63,7 +60,6 @@ use kernel::{
 };
 
 use crate::{
-    bench::time_calls,
     counters::{
         self,
         counter_attrs,
@@ -280,6 +276,10 @@ impl Steal {
             self.host_fault(s, HostFault::Backwards, cpu);
             return last;
         }
+        if v == last {
+            // Nothing to publish (the common case between two host updates).
+            return v;
+        }
         // Publish the new largest value; another reader of the same CPU may race ahead.
         let mut seen = last;
         loop {
@@ -319,6 +319,8 @@ impl Steal {
     /// Runs on the record's own CPU with interrupts disabled, so neither its hotplug callbacks
     /// (which change the state only while `seq` is odd, and then nothing else runs here) nor
     /// another reader on this CPU interleave; readers on other CPUs see `seq` change.
+    #[cold]
+    #[inline(never)]
     fn rebase(&self, c: &CpuSteal, r: &Reading) {
         let _irq = local_interrupt_disable();
         c.begin_update();
@@ -432,8 +434,6 @@ counter_attrs! {
 
 /// The steal-time feature, registered; dropping it tears everything down in field order.
 pub(crate) struct StealTime {
-    /// `/sys/kernel/debug/kvm_guest_rs/steal_time/read_bench` (`None` only in [`Self::leak`]).
-    bench: Option<Pin<KBox<debugfs::File<Arc<Steal>>>>>,
     /// `/sys/kernel/kvm_guest_rs/steal_time/cpuN/`.
     _cpu_files: KVec<sysfs::Group<CpuView<Steal>>>,
     /// `/sys/kernel/kvm_guest_rs/steal_time/`.
@@ -497,29 +497,12 @@ impl GuestFeature for StealTime {
         let dir = env.sysfs.subdir(c"steal_time")?;
         let files = sysfs::Group::new(&dir, steal.clone(), ATTRS)?;
         let cpu_files = counters::cpu_groups(&dir, &steal, &steal.cpus, CPU_ATTRS)?;
-        // The cost of a read of the current CPU's steal time, as the tick makes it (`make
-        // compare`), with the preemption guard the tick does not need.
-        let bench = KBox::pin_init(
-            env.debugfs.subdir(c"steal_time").read_callback_file(
-                c"read_bench",
-                steal.clone(),
-                &|st: &Arc<Steal>, f| {
-                    time_calls(f, || {
-                        let guard = preempt::disable();
-                        let cpu = guard.this_cpu();
-                        st.read(cpu, cpu.id())
-                    })
-                },
-            ),
-            GFP_KERNEL,
-        )?;
         pr_info!(
             "steal time: {} on every CPU, runqueue accounting {}\n",
             STEAL_TIME.name(),
             if rq_accounting { "on" } else { "off" }
         );
         Ok(Self {
-            bench: Some(bench),
             _cpu_files: cpu_files,
             _files: files,
             _clock: clock,
@@ -532,10 +515,9 @@ impl GuestFeature for StealTime {
 impl StealTime {
     /// Leaks the steal clock, the hotplug state, the sysfs files and the records instead of
     /// removing them (`leak_steal_time`, fault injection): the kernel must remove the
-    /// registrations as the module goes. The debugfs file is removed: a leaked `debugfs::File`
-    /// keeps its directory, and so its callbacks, alive.
-    pub(crate) fn leak(mut self) {
-        self.bench = None;
+    /// registrations as the module goes. (The feature has no debugfs file: a leaked
+    /// `debugfs::File` keeps its directory, and so its callbacks, alive.)
+    pub(crate) fn leak(self) {
         core::mem::forget(self);
     }
 }

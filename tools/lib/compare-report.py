@@ -66,13 +66,16 @@ def main():
     (sa, ia), (sb, ib) = steal("A"), steal("B")
     acc = lambda s, i: None if not i or s is None else s / i  # noqa: E731
     ca, cb = acc(sa, ia), acc(sb, ib)
-    srb, _ = per_call(data, "B", "steal_read_bench")
+    sra, sra_runs = per_call(data, "A", "steal_clock_bench")
+    srb, srb_runs = per_call(data, "B", "steal_clock_bench")
     steal_rows = [
         ("(d) /proc/stat steal / injected steal (4 s, 20 %)", fmt(ca, 4), fmt(cb, 4), fmt(ratio(cb, ca), 4)),
         ("(d) /proc/stat steal, ms (injected, ms)",
          "n/a" if sa is None else f"{sa // 1000000} ({ia // 1000000})",
          "n/a" if sb is None else f"{sb // 1000000} ({ib // 1000000})", ""),
-        ("(d) steal-clock read, instructions per call", "n/a (C, static)", fmt(srb), ""),
+        ("(d) steal-clock read (static call, current CPU), instructions per call",
+         fmt(sra), fmt(srb), fmt(ratio(srb, sra), 3)),
+        ("(d) runs", " ".join(fmt(x) for x in sra_runs), " ".join(fmt(x) for x in srb_runs), ""),
     ]
     for key, label in (("ktime_warp", "(c) ktime_get() warps across CPUs (reads)"),
                        ("user_warp", "(c) clock_gettime() warps across CPUs (reads)"),
