@@ -34,7 +34,10 @@ use crate::{
         to_result,
         VTABLE_DEFAULT_ERROR, //
     },
-    leak_guard::LeakGuard,
+    leak_guard::{
+        module_of,
+        LeakGuard, //
+    },
     preempt::ThisCpu,
     prelude::*,
     types::Opaque, //
@@ -75,9 +78,10 @@ pub trait Operations: Send + Sync + Sized + 'static {
 ///   `T`, and `node` is its one instance, added with `cpuhp_state_add_instance()`; both stay
 ///   registered until `drop()`.
 /// - `node` is embedded in a `Registration<T>`, which the callbacks rely on.
-/// - `guard` (a `LeakGuard`) is `None` for built-in code; otherwise it removes `node` and `state` (calling
-///   [`Operations::offline`] from module text that is still there) if the registration was leaked
-///   and the module holding the callbacks goes. Once it did, `drop()` does nothing.
+/// - `guard` (a `LeakGuard`) is `None` for built-in code; otherwise it removes `node` and
+///   `state` (calling [`Operations::offline`] from module text that is still there) if the
+///   registration was leaked and the module holding the callbacks goes. Once it did, `drop()`
+///   does nothing.
 ///
 /// # Examples
 ///
@@ -127,7 +131,7 @@ pub struct Registration<T: Operations> {
     #[pin]
     node: Opaque<bindings::hlist_node>,
     state: c_int,
-    guard: Option<Pin<KBox<LeakGuard>>>,
+    guard: Option<LeakGuard>,
 }
 
 // SAFETY: The C side may call the callbacks on any CPU and `drop()` removes the state from any
@@ -167,29 +171,6 @@ impl<T: Operations> Registration<T> {
                 to_result(ret)?;
                 ret
             },
-            guard: {
-                // SAFETY: `this` points to the `Registration` being initialised.
-                let node = Opaque::cast_into(unsafe { &raw const (*this.as_ptr()).node });
-                // SAFETY: `undo_leaked()` is a non-generic, out-of-line kernel-crate function that
-                // removes the instance `node` (added below before the module can go, and
-                // leaked with the registration if the guard is still armed) and the state, so no
-                // callback runs afterwards; it may run in any process context that can take
-                // `cpus_read_lock()`, as the module notifier does.
-                let guard = unsafe {
-                    LeakGuard::new(
-                        Self::online_callback as *const () as usize,
-                        undo_leaked,
-                        node.cast(),
-                        // CAST: A state number is positive (checked above); `undo_leaked()`
-                        // casts it back.
-                        *state as usize,
-                    )
-                };
-                guard.inspect_err(|_| {
-                    // SAFETY: `state` was set up above and has no instance.
-                    unsafe { bindings::__cpuhp_remove_state(*state, false) };
-                })?
-            },
             _: {
                 // SAFETY: `this` points to the `Registration` being initialised; projecting to a
                 // field does not create a reference.
@@ -203,6 +184,33 @@ impl<T: Operations> Registration<T> {
                     unsafe { bindings::__cpuhp_remove_state(*state, false) };
                     return Err(Error::from_errno(ret));
                 }
+            },
+            guard: {
+                // SAFETY: `this` points to the `Registration` being initialised.
+                let node = Opaque::cast_into(unsafe { &raw const (*this.as_ptr()).node });
+                // The callbacks and `T`'s methods are instantiated together, in one crate.
+                let owner = module_of(Self::online_callback as *const () as usize);
+                // SAFETY: `owner` holds the callbacks and runs this code. `undo_leaked()` is a
+                // non-generic, out-of-line kernel-crate function that removes the instance
+                // `node` (added above, and leaked with the registration while the guard is
+                // armed) and the state, after which no callback runs.
+                let guard = unsafe {
+                    LeakGuard::arm(
+                        owner,
+                        undo_leaked,
+                        node.cast(),
+                        // CAST: A state number is positive (checked above); `undo_leaked()`
+                        // casts it back.
+                        *state as usize,
+                    )
+                };
+                guard.inspect_err(|_| {
+                    // SAFETY: `node` is an instance of `state`, set up above.
+                    unsafe {
+                        bindings::__cpuhp_state_remove_instance(*state, node, true);
+                        bindings::__cpuhp_remove_state(*state, false);
+                    }
+                })?
             },
         })
     }
@@ -267,7 +275,7 @@ impl<T: Operations> Registration<T> {
 /// `node` is a live instance of the dynamic state `state`, which was set up by
 /// [`Registration::new`]; neither is removed otherwise.
 #[inline(never)]
-unsafe fn undo_leaked(node: *mut c_void, state: usize) {
+unsafe extern "C" fn undo_leaked(node: *mut c_void, state: c_ulong) {
     // CAST: `state` is a `c_int` cast to `usize` by `Registration::new`.
     let state = state as c_int;
     // SAFETY: By the safety requirements. The teardown callback still runs: the module holding
@@ -279,8 +287,14 @@ unsafe fn undo_leaked(node: *mut c_void, state: usize) {
 
 #[pinned_drop]
 impl<T: Operations> PinnedDrop for Registration<T> {
-    fn drop(self: Pin<&mut Self>) {
-        if self.guard.as_deref().is_some_and(LeakGuard::disarm) {
+    fn drop(mut self: Pin<&mut Self>) {
+        if self
+            .as_mut()
+            .project()
+            .guard
+            .take()
+            .is_some_and(LeakGuard::disarm)
+        {
             // Leaked, and removed as its module went (type invariants).
             return;
         }

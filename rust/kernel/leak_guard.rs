@@ -7,178 +7,147 @@
 //! side, but leaking it (`mem::forget()`, an `Arc` cycle) is safe Rust, and would leave the C side
 //! calling freed module text after the module goes.
 //!
-//! A [`LeakGuard`] closes that hole. It finds the module that holds a callback by its address,
-//! and registers a module notifier, compiled into the kernel crate like everything it calls,
-//! that runs a non-generic undo function of the kernel crate on `MODULE_STATE_GOING` of that
-//! module: after the module's `exit` (or failed `init`), before its memory is freed. A
-//! registration that is dropped normally disarms its guard first; only a leaked one is still
-//! armed then. Code that is built in needs no guard: its text is never freed.
+//! A [`LeakGuard`] closes that hole. It finds the module that holds a callback by its address
+//! and arms a guard (`rust/helpers/leak_guard.c`): one module notifier, registered at boot,
+//! runs the guard's undo function, a non-generic function of the kernel crate, on
+//! `MODULE_STATE_GOING` of that module: after the module's `exit` (or failed `init`), before its
+//! memory is freed. A registration that is dropped disarms its guard first; only a leaked one is
+//! still armed then. Arming and disarming never take the module notifier chain's lock, so both
+//! may happen in a CPU hotplug callback or in a callback an undo runs. Code that is built in
+//! needs no guard: its text is never freed.
 //!
 //! ```text
-//!   registration         guard                       owner module
-//!   new() ──────────────▶ armed ◀───────────────────── COMING / LIVE
-//!   drop() ─ disarm() ──▶ (notifier gone) ─▶ drop() undoes the registration
-//!   leaked ─────────────▶ armed ──── GOING ─────────▶ undo(), logged; the drop never runs
+//!   registration           guard                        owner module
+//!   new() ─── arm() ─────▶ armed ◀─────────────────────── COMING / LIVE
+//!   drop() ── disarm() ──▶ (freed) ──▶ drop() undoes the registration
+//!   leaked ──────────────▶ armed ──── GOING ────────────▶ undo(), logged
 //! ```
+//!
+//! Used by `cpuhp` and `sysfs`. `time::clocksource` and `steal_clock` have their own module
+//! notifiers (they also act at `MODULE_STATE_LIVE`, or live in C); other registrations of the
+//! kernel crate (e.g. `debugfs`) are not covered.
 
 use crate::{
     bindings,
-    prelude::*,
-    sync::{
-        atomic::{
-            AtomicFlag,
-            Relaxed, //
-        },
-        rcu,
-    },
-    types::Opaque, //
+    prelude::*, //
 };
+use core::ptr::NonNull;
 
-/// Undoes a registration from its raw parts: `ptr` and `word`, as given to [`LeakGuard::new`].
-pub(crate) type UndoFn = unsafe fn(ptr: *mut c_void, word: usize);
+/// Undoes a registration from its raw parts: `ptr` and `word`, as given to [`LeakGuard::arm`].
+pub(crate) type UndoFn = unsafe extern "C" fn(ptr: *mut c_void, word: c_ulong);
 
-/// A module notifier that undoes a registration if the registration is still there when the
-/// module that holds its callbacks goes.
+/// `struct rust_leak_guard`, opaque to Rust.
+type RawGuard = c_void;
+
+/// Returns the module whose text holds the function at `code`, or NULL for built-in code.
 ///
-/// Not generic: the notifier and the undo function it calls are compiled into the kernel crate,
-/// never into a module, so even a leaked guard points into no module text.
+/// The result may only be used while that module cannot go (e.g. while its code runs).
+#[inline(never)]
+pub(crate) fn module_of(code: usize) -> *mut bindings::module {
+    #[cfg(CONFIG_MODULES)]
+    {
+        let _rcu = crate::sync::rcu::read_lock();
+        // SAFETY: Called within an RCU read-side critical section, as required.
+        unsafe { bindings::__module_text_address(code) }
+    }
+    #[cfg(not(CONFIG_MODULES))]
+    {
+        let _ = code;
+        core::ptr::null_mut()
+    }
+}
+
+/// An armed leak guard (`struct rust_leak_guard` of `rust/helpers/leak_guard.c`).
 ///
 /// # Invariants
 ///
-/// - `nb` is registered with `register_module_notifier()` while `registered` is set, which it is
-///   from `new()` until the guard is disarmed or dropped; `owner` is the module whose text holds
-///   the callbacks of the registration.
-/// - `undone` is set once `undo` ran; `undo` runs at most once, and not after
-///   [`LeakGuard::disarm`] returned.
+/// `guard` is armed with `rust_helper_leak_guard_arm()` and owned by `self`; dropping or
+/// disarming `self` disarms and frees it. Its undo runs at most once, and not after it was
+/// disarmed.
 pub(crate) struct LeakGuard {
-    nb: Opaque<bindings::notifier_block>,
-    owner: *mut bindings::module,
-    undo: UndoFn,
-    ptr: *mut c_void,
-    word: usize,
-    undone: AtomicFlag,
-    registered: AtomicFlag,
+    guard: NonNull<RawGuard>,
 }
 
-// SAFETY: The guard is used from any thread: its notifier runs in the thread that unloads the
-// owner module. `ptr` is only passed to `undo`, whose contract covers any thread.
+// SAFETY: The guard is a kernel object that any thread may disarm.
 unsafe impl Send for LeakGuard {}
 
-// SAFETY: `&self` methods only use atomics and the notifier chain, which has its own lock.
+// SAFETY: `&self` gives no access to the guard.
 unsafe impl Sync for LeakGuard {}
 
 impl LeakGuard {
-    /// Returns a guard that calls `undo(ptr, word)` when the module whose text holds `code`
-    /// goes, or `None` if `code` is not module text (built-in code is never freed).
+    /// Returns a guard that calls `undo(ptr, word)` when `owner` goes, or `None` if `owner` is
+    /// NULL (built-in code is never freed).
     ///
-    /// Kept out of line so that the notifier's address is the kernel crate's copy, never one
-    /// instantiated in a module.
+    /// Arm it once the registration exists: from then on the undo may run.
     ///
     /// # Safety
     ///
+    /// - `owner` is NULL or the module that holds every function the registration calls (see
+    ///   [`module_of`]), and it cannot go while this runs.
     /// - `undo` is a function of the kernel crate that is neither generic nor inlinable
     ///   (`#[inline(never)]`), so its text is not in any module.
     /// - Until the guard is disarmed, `undo(ptr, word)` may be called once, from process context
-    ///   in the thread unloading the owner module (holding no lock but the module notifier
-    ///   chain's, read), and then removes the registration, so the owner's callbacks are not
-    ///   called any more once it returns. `ptr` stays valid for that while the guard is armed.
-    /// - `code` is the address of a callback of the registration.
-    #[inline(never)]
-    pub(crate) unsafe fn new(
-        code: usize,
+    ///   in the thread unloading the owner module (holding no lock), and then removes the
+    ///   registration, so the owner's callbacks are not called any more once it returns.
+    pub(crate) unsafe fn arm(
+        owner: *mut bindings::module,
         undo: UndoFn,
         ptr: *mut c_void,
         word: usize,
-    ) -> Result<Option<Pin<KBox<Self>>>> {
-        let owner = {
-            let _rcu = rcu::read_lock();
-            // SAFETY: Called within an RCU read-side critical section, as required; the result
-            // is the module holding `code`, or NULL for built-in text.
-            unsafe { bindings::__module_text_address(code) }
-        };
+    ) -> Result<Option<Self>> {
         if owner.is_null() {
             return Ok(None);
         }
-        let guard = KBox::pin(
-            Self {
-                nb: Opaque::new(bindings::notifier_block {
-                    notifier_call: Some(Self::module_notify),
-                    next: core::ptr::null_mut(),
-                    priority: 0,
-                }),
-                // The module cannot go while its code runs this constructor, so the pointer stays
-                // valid for as long as it can matter.
-                owner,
-                undo,
-                ptr,
-                word,
-                undone: AtomicFlag::new(false),
-                registered: AtomicFlag::new(true),
-            },
-            GFP_KERNEL,
-        )?;
-        // SAFETY: `nb` is pinned in the allocation and unregistered in `drop()` before the
-        // allocation is freed (or never, if the guard is leaked with its registration); the
-        // callback's requirements hold. `register_module_notifier()` cannot fail.
-        // INVARIANT: Registered here with `registered` set; `stop()` unregisters it.
-        unsafe { bindings::register_module_notifier(guard.nb.get()) };
-        Ok(Some(guard))
-    }
-
-    /// Stops the guard and returns `true` if its registration was undone already (it was leaked
-    /// and the owner module went, and it is reachable again, e.g. through a `ManuallyDrop`), in
-    /// which case the caller must not tear it down again. Sleeps.
-    pub(crate) fn disarm(&self) -> bool {
-        self.stop();
-        // `stop()` waited for a notifier call in progress: `undone` is final.
-        self.undone.load(Relaxed)
-    }
-
-    /// Unregisters the notifier, once; waits for a call of it in progress.
-    fn stop(&self) {
-        if self.registered.xchg(false, Relaxed) {
-            // SAFETY: `nb` was registered in `new()` (`registered` was set).
-            unsafe { bindings::unregister_module_notifier(self.nb.get()) };
-        }
-    }
-
-    /// The module notifier: undoes the registration as its owner goes.
-    ///
-    /// # Safety
-    ///
-    /// `nb` must be the `nb` field of a live, pinned `LeakGuard`.
-    #[inline(never)]
-    unsafe extern "C" fn module_notify(
-        nb: *mut bindings::notifier_block,
-        action: c_ulong,
-        module: *mut c_void,
-    ) -> c_int {
-        let nb = Opaque::cast_from(nb);
-        // SAFETY: By the safety requirements, `nb` is embedded in a live `LeakGuard`.
-        let this = unsafe { &*crate::container_of!(nb, LeakGuard, nb) };
-        // CAST: The module states are small enumerators.
-        if module.cast::<bindings::module>() == this.owner
-            && action == bindings::module_state_MODULE_STATE_GOING as c_ulong
-            && !this.undone.xchg(true, Relaxed)
+        #[cfg(CONFIG_MODULES)]
         {
-            // SAFETY: The guard is armed (its notifier runs), so by the contract of `new()`
-            // `undo(ptr, word)` may run now, once (`undone` was clear).
-            unsafe { (this.undo)(this.ptr, this.word) };
-            // SAFETY: `owner` is still a valid module: its memory is freed only after the
-            // `MODULE_STATE_GOING` notifications.
-            let name = unsafe { CStr::from_char_ptr((*this.owner).name.as_ptr()) };
-            pr_warn!(
-                "a leaked registration of module {} outlived it; removed\n",
-                name.to_str().unwrap_or("?")
-            );
+            // SAFETY: By the safety requirements, `undo(ptr, word)` may run once `owner` goes.
+            // CAST: `usize` and `c_ulong` are the same size in the kernel.
+            let guard =
+                unsafe { bindings::leak_guard_arm(owner, Some(undo), ptr, word as c_ulong) };
+            // INVARIANT: Armed here.
+            Ok(Some(Self {
+                guard: NonNull::new(guard).ok_or(ENOMEM)?,
+            }))
         }
-        // CAST: `NOTIFY_DONE` is 0.
-        bindings::NOTIFY_DONE as c_int
+        #[cfg(not(CONFIG_MODULES))]
+        {
+            let _ = (undo, ptr, word);
+            Ok(None)
+        }
+    }
+
+    /// Disarms the guard and returns `true` if its registration was undone already (it was
+    /// leaked and the owner module went, and it is reachable again, e.g. through a
+    /// `ManuallyDrop`), in which case the caller must not tear it down again. Waits for an undo
+    /// in progress. Sleeps.
+    pub(crate) fn disarm(self) -> bool {
+        let guard = self.guard.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: `guard` is armed and owned (type invariant); it is not used again.
+        unsafe { disarm_raw(guard) }
+    }
+}
+
+/// # Safety
+///
+/// `guard` is an armed guard that the caller owns; it is freed.
+unsafe fn disarm_raw(guard: *mut RawGuard) -> bool {
+    #[cfg(CONFIG_MODULES)]
+    {
+        // SAFETY: By the safety requirements.
+        unsafe { bindings::leak_guard_disarm(guard) }
+    }
+    #[cfg(not(CONFIG_MODULES))]
+    {
+        // No guard is ever armed.
+        let _ = guard;
+        false
     }
 }
 
 impl Drop for LeakGuard {
     fn drop(&mut self) {
-        self.stop();
+        // SAFETY: `guard` is armed and owned (type invariant); it is not used again.
+        unsafe { disarm_raw(self.guard.as_ptr()) };
     }
 }

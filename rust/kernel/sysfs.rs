@@ -24,7 +24,10 @@
 use crate::{
     bindings,
     error::to_result,
-    leak_guard::LeakGuard,
+    leak_guard::{
+        module_of,
+        LeakGuard, //
+    },
     prelude::*,
     str::Formatter,
     sync::{
@@ -235,7 +238,7 @@ pub struct Group<T: Send + Sync> {
     group: KBox<Opaque<bindings::attribute_group>>,
     dir: ManuallyDrop<Dir>,
     data: Arc<T>,
-    guard: Option<Pin<KBox<LeakGuard>>>,
+    guard: Option<LeakGuard>,
 }
 
 // SAFETY: The raw pointers point into `attrs` and `data`, which the group owns; `T: Send + Sync`.
@@ -246,6 +249,8 @@ unsafe impl<T: Send + Sync> Sync for Group<T> {}
 
 impl<T: Send + Sync> Group<T> {
     /// Creates the files of `attrs` in `dir`, showing values of `data`.
+    ///
+    /// Fails with `EINVAL` if the `show()` functions are in different modules.
     pub fn new(dir: &Dir, data: Arc<T>, attrs: &'static [Attribute<T>]) -> Result<Self> {
         let mut slots = KVec::with_capacity(attrs.len(), GFP_KERNEL)?;
         for a in attrs {
@@ -277,31 +282,49 @@ impl<T: Send + Sync> Group<T> {
         let mut raw: bindings::attribute_group = unsafe { core::mem::zeroed() };
         raw.__bindgen_anon_2.attrs = ptrs.as_mut_ptr();
         let group = KBox::new(Opaque::new(raw), GFP_KERNEL)?;
+        let owner = Self::owner(attrs)?;
+        let dir = ManuallyDrop::new(dir.clone());
         let kobj = dir.kobject().as_raw();
-        // SAFETY: `undo_leaked()` is a non-generic, out-of-line kernel-crate function that removes
-        // the group (created below before the module can go, and leaked with the `Group` if
-        // the guard is still armed) from `dir` and drops the `Group`'s reference of `dir`; no
-        // `show()` runs after it returns. It may run in any process context.
-        let guard = unsafe {
-            LeakGuard::new(
-                Self::show_callback as *const () as usize,
-                undo_leaked,
-                group.get().cast(),
-                kobj as usize,
-            )
-        }?;
         // SAFETY: The directory is live; the group and the attributes it points to stay valid
-        // and in place until `drop()` removes the group.
-        // INVARIANT: On success the group is created.
-        to_result(unsafe { bindings::sysfs_create_group(kobj, group.get()) })?;
+        // and in place until `drop()` (or the guard) removes the group.
+        if let Err(e) = to_result(unsafe { bindings::sysfs_create_group(kobj, group.get()) }) {
+            drop(ManuallyDrop::into_inner(dir));
+            return Err(e);
+        }
+        // SAFETY: `owner` holds every `show()` and runs this code. `undo_leaked()` is a
+        // non-generic, out-of-line kernel-crate function that removes the group, created above
+        // in `kobj` (leaked with the `Group` while the guard is armed), and drops the `Group`'s
+        // reference of `kobj`; no `show()` runs after it returns.
+        let guard =
+            unsafe { LeakGuard::arm(owner, undo_leaked, group.get().cast(), kobj as usize) };
+        let guard = guard.inspect_err(|_| {
+            // SAFETY: Created above.
+            unsafe { bindings::sysfs_remove_group(kobj, group.get()) };
+        })?;
+        // INVARIANT: The group is created in `dir`, whose reference `dir` holds.
         Ok(Self {
             _attrs: slots,
             _ptrs: ptrs,
             group,
-            dir: ManuallyDrop::new(dir.clone()),
+            dir,
             data,
             guard,
         })
+    }
+
+    /// Returns the module whose text holds the `show()` functions, or NULL if built in; `EINVAL`
+    /// if they are in different modules (one guard cannot keep them all).
+    fn owner(attrs: &'static [Attribute<T>]) -> Result<*mut bindings::module> {
+        let mut owner = module_of(Self::show_callback as *const () as usize);
+        for a in attrs {
+            let m = module_of(a.show as *const () as usize);
+            if owner.is_null() {
+                owner = m;
+            } else if !m.is_null() && m != owner {
+                return Err(EINVAL);
+            }
+        }
+        Ok(owner)
     }
 
     /// Returns the data the files show.
@@ -344,7 +367,7 @@ impl<T: Send + Sync> Group<T> {
 /// `group` was created in `kobj` by [`Group::new`], whose `Group` holds a reference of `kobj`;
 /// neither is removed or dropped otherwise.
 #[inline(never)]
-unsafe fn undo_leaked(group: *mut c_void, kobj: usize) {
+unsafe extern "C" fn undo_leaked(group: *mut c_void, kobj: c_ulong) {
     let kobj = kobj as *mut bindings::kobject;
     // SAFETY: By the safety requirements. Removal waits for `show()` in progress, which still
     // runs: the module holding it is going but not freed yet, and the group's data is leaked.
@@ -355,7 +378,7 @@ unsafe fn undo_leaked(group: *mut c_void, kobj: usize) {
 
 impl<T: Send + Sync> Drop for Group<T> {
     fn drop(&mut self) {
-        if self.guard.as_deref().is_some_and(LeakGuard::disarm) {
+        if self.guard.take().is_some_and(LeakGuard::disarm) {
             // Leaked, and removed as its module went; the reference of `dir` is gone too (type
             // invariants).
             return;

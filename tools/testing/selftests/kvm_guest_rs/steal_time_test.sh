@@ -208,16 +208,19 @@ done
 # /sys calls into the freed module. The records stay leaked with the MSR
 # descriptor, so the next load leaves steal time off (last test).
 mark=$(dmesg | wc -l)
-"$ST/modload" $MOD kvmclock=0 leak_steal_time=1 >/dev/null && rmmod kvm_guest_rs
+"$ST/modload" $MOD kvmclock=0 leak_steal_time=1 >/dev/null
+# The hotplug state, the totals' sysfs group and one group per CPU directory.
+want=$((2 + $(ls -d $S/cpu[0-9]* 2>/dev/null | wc -l)))
+rmmod kvm_guest_rs
 kgr_busy 1
 log20() { dmesg | tail -n +$((mark + 1)); }
 guarded=$(log20 | grep -c "a leaked registration of module kvm_guest_rs outlived it; removed")
-ktap_print_msg "leak guard: $guarded registrations removed as the module went"
+ktap_print_msg "leak guard: $guarded of $want registrations removed as the module went"
 cpu1_ok=1
 if [ -w /sys/devices/system/cpu/cpu1/online ]; then
 	kgr_cpu1_cycles 2 /sys/devices/system/cpu/cpu1/online || cpu1_ok=0
 fi
-kgr_result 'log20 | grep -q "steal clock of module kvm_guest_rs still installed as it goes; removing it" && [ "$guarded" -ge 2 ] && msr_zero && ! grep -q "kvm_guest_rs/steal_time" /sys/devices/system/cpu/hotplug/states && [ ! -e /sys/kernel/kvm_guest_rs ] && [ $cpu1_ok = 1 ] && "$ST/modload" $MOD kvmclock=0 >/dev/null && log20 | grep -q "MSR_KVM_STEAL_TIME has another owner" && rmmod kvm_guest_rs' \
+kgr_result 'log20 | grep -q "steal clock of module kvm_guest_rs still installed as it goes; removing it" && [ "$guarded" = "$want" ] && msr_zero && ! grep -q "kvm_guest_rs/steal_time" /sys/devices/system/cpu/hotplug/states && [ ! -e /sys/kernel/kvm_guest_rs ] && [ $cpu1_ok = 1 ] && "$ST/modload" $MOD kvmclock=0 >/dev/null && log20 | grep -q "MSR_KVM_STEAL_TIME has another owner" && rmmod kvm_guest_rs' \
 	"leaked steal clock, hotplug state and sysfs files are removed as the module goes; MSR 0, CPU1 cycles after"
 
 # 21: a clean kernel log.
