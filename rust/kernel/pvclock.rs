@@ -15,7 +15,7 @@
 pub mod abi;
 
 use crate::{
-    bindings,
+    arch, bindings,
     kvm_para::shared::{
         HostRecord,
         PerCpu,
@@ -119,7 +119,7 @@ impl LastValue {
     /// Returns the current value.
     #[inline]
     pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
+        abi::LastValue::load(self)
     }
 }
 
@@ -130,15 +130,24 @@ impl Default for LastValue {
 }
 
 impl abi::LastValue for LastValue {
+    /// One `movq` on x86-64 ([`crate::arch`]).
     #[inline]
     fn load(&self) -> u64 {
-        self.0.load(Relaxed)
+        // SAFETY: `self.0` is a valid, aligned `u64` that is only accessed atomically.
+        unsafe { arch::atomic64_read(self.0.as_ptr()) }
     }
 
+    /// One `lock cmpxchgq` on x86-64 ([`crate::arch`]).
     #[inline]
     fn compare_exchange(&self, current: u64, new: u64) -> core::result::Result<u64, u64> {
         // ORDERING: Only the value matters; the records are read before and independently.
-        self.0.cmpxchg(current, new, Relaxed)
+        // SAFETY: As in `load()`.
+        let prev = unsafe { arch::atomic64_cmpxchg_relaxed(self.0.as_ptr(), current, new) };
+        if prev == current {
+            Ok(prev)
+        } else {
+            Err(prev)
+        }
     }
 }
 

@@ -37,7 +37,13 @@ use kernel::{
     percpu::PerCpuBox,
     preempt::ThisCpu,
     prelude::*,
-    pvclock::abi::read_consistent,
+    pvclock::{
+        abi::{
+            clamp_monotonic,
+            read_consistent, //
+        },
+        LastValue,
+    },
     steal_clock,
     sync::{
         atomic::{
@@ -107,7 +113,7 @@ pub(crate) struct CpuSteal {
     /// The record's version when `base` was read; 0 if the host had not written the record.
     base_version: Local64,
     /// The largest value returned for this CPU: its steal time in nanoseconds.
-    last: Atomic<u64>,
+    last: LastValue,
     /// Registrations of this CPU's record with the host.
     registrations: Atomic<u64>,
 }
@@ -125,7 +131,7 @@ impl CpuSteal {
             base: Local64::new(0),
             start: Local64::new(0),
             base_version: Local64::new(0),
-            last: Atomic::new(0),
+            last: LastValue::new(),
             registrations: Atomic::new(0),
         }
     }
@@ -153,6 +159,7 @@ fn read_barrier() {
 }
 
 /// A consistent reading of a record.
+#[derive(Clone, Copy)]
 struct Reading {
     /// Nanoseconds the host counted.
     steal: u64,
@@ -209,31 +216,49 @@ impl Steal {
     }
 
     /// The steal clock: the steal time of `cpu` in nanoseconds, read on `this`.
+    #[inline(always)]
     fn read(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
         let s = self.cpus.this_cpu(this);
         s.reads.inc();
-        // The own CPU's state and record through the per-CPU pointers (the tick's case).
-        let (c, record) = if cpu == this.id() {
-            (s, self.records.this_slot(this))
+        if cpu == this.id() {
+            // The own CPU's state and record through the per-CPU pointers (the tick's case).
+            self.read_cpu::<true>(s, s, &self.records.this_slot(this), cpu)
         } else {
-            match self.cpus.get(cpu) {
-                Some(c) => (c, self.records.slot(cpu)),
-                None => return 0,
-            }
-        };
-        let last = c.last.load(Relaxed);
+            self.read_remote(s, cpu)
+        }
+    }
+
+    /// [`Self::read`] of another CPU's record (runqueue clock updates), out of line.
+    #[inline(never)]
+    fn read_remote(&self, s: &CpuSteal, cpu: CpuId) -> u64 {
+        match self.cpus.get(cpu) {
+            Some(c) => self.read_cpu::<false>(s, c, &self.records.slot(cpu), cpu),
+            None => 0,
+        }
+    }
+
+    /// Reads `cpu`'s `record` with its state `c`, counting on the reading CPU's `s`; `OWN` if
+    /// `cpu` is the reading CPU.
+    #[inline(always)]
+    fn read_cpu<const OWN: bool>(
+        &self,
+        s: &CpuSteal,
+        c: &CpuSteal,
+        record: &Slot<'_, KvmStealTime>,
+        cpu: CpuId,
+    ) -> u64 {
         let seq = c.seq.get();
         read_barrier();
         if seq & 1 != 0 {
             // Not registered, or being registered.
-            return last;
+            return c.last.get();
         }
-        let (r, retries) = match Self::read_record(&record) {
+        let (r, retries) = match Self::read_record(record) {
             Ok(r) => r,
             Err(retries) => {
                 s.retries.add(u64::from(retries));
                 self.host_fault(s, HostFault::StuckOdd, cpu);
-                return last;
+                return c.last.get();
             }
         };
         if retries != 0 {
@@ -241,54 +266,41 @@ impl Steal {
         }
         if r.version == 0 {
             // Not written yet, or zeroed by a disable (reboot, suspend).
-            return last;
+            return c.last.get();
         }
-        if r.preempted & 1 != 0 && cpu != this.id() {
+        if !OWN && r.preempted & 1 != 0 {
             s.preempted_seen.inc();
         }
         let (base, start, base_version) = (c.base.get(), c.start.get(), c.base_version.get());
         read_barrier();
         if c.seq.get() != seq {
             // Re-registered meanwhile: `steal` and `base` may belong to different records.
-            return last;
+            return c.last.get();
         }
         if base_version == 0 || u64::from(r.version) < base_version {
             // No baseline yet (the host had not written the record at registration), or the
             // record was registered again behind the hotplug callbacks' back (`PerCpu` turns it
             // off and on around suspend): its `steal` starts afresh. The CPU itself takes the
             // new baseline; until then the value stands still.
-            if cpu == this.id() {
-                self.rebase(c, &r);
+            if OWN {
+                self.rebase(c, r);
             }
-            return last;
+            return c.last.get();
         }
-        // Below the registration's first value, or below what was returned already: the host's
-        // `steal` went backwards.
-        let v = match r.steal.checked_sub(base) {
-            Some(d) => start.saturating_add(d),
-            None => 0,
+        // Below the registration's first value, or below what was returned already (clamped):
+        // the host's `steal` went backwards.
+        let v = if r.steal < base {
+            0
+        } else {
+            // A host `steal` so large that this wraps comes out below `start`, so below `last`.
+            (r.steal - base).wrapping_add(start)
         };
-        if v < last {
-            if c.seq.get() != seq {
-                // A stale reading of a registration that ended meanwhile, not the host's fault.
-                return last;
-            }
+        let clamped = clamp_monotonic(&c.last, v);
+        // Not the host's fault if the registration ended meanwhile (a stale reading).
+        if clamped.clamped && c.seq.get() == seq {
             self.host_fault(s, HostFault::Backwards, cpu);
-            return last;
         }
-        if v == last {
-            // Nothing to publish (the common case between two host updates).
-            return v;
-        }
-        // Publish the new largest value; another reader of the same CPU may race ahead.
-        let mut seen = last;
-        loop {
-            match c.last.cmpxchg(seen, v, Relaxed) {
-                Ok(_) => return v,
-                Err(now) if now >= v => return now,
-                Err(now) => seen = now,
-            }
-        }
+        clamped.value
     }
 
     /// Counts `fault` of `cpu`'s record on the reading CPU (`s`), and logs the first of its kind
@@ -321,11 +333,11 @@ impl Steal {
     /// another reader on this CPU interleave; readers on other CPUs see `seq` change.
     #[cold]
     #[inline(never)]
-    fn rebase(&self, c: &CpuSteal, r: &Reading) {
+    fn rebase(&self, c: &CpuSteal, r: Reading) {
         let _irq = local_interrupt_disable();
         c.begin_update();
         c.base.set(r.steal);
-        c.start.set(c.last.load(Relaxed));
+        c.start.set(c.last.get());
         c.base_version.set(u64::from(r.version));
         c.end_update();
     }
@@ -379,7 +391,7 @@ impl cpuhp::Operations for Hotplug {
             }
         };
         c.base.set(steal);
-        c.start.set(c.last.load(Relaxed));
+        c.start.set(c.last.get());
         // 0: the first reading the host writes becomes the baseline (see `Steal::read()`).
         c.base_version.set(u64::from(version));
         // Even again: readers may use the record, with this registration's `base` and `start`.
@@ -411,7 +423,7 @@ counter_attrs! {
         backwards: |s| s.backwards.get(),
         preempted_seen: |s| s.preempted_seen.get(),
         registrations: |s| s.registrations.load(Relaxed),
-        steal_ns: |s| s.last.load(Relaxed),
+        steal_ns: |s| s.last.get(),
     }
     /// Files of `/sys/kernel/kvm_guest_rs/steal_time/`: the counters summed over all CPUs, then
     /// these.
@@ -527,7 +539,7 @@ impl Drop for StealTime {
         let cpus = &self.steal.cpus;
         pr_info!(
             "steal time: unregistering after {} ns of steal in {} reads\n",
-            counters::total(cpus, |c| c.last.load(Relaxed)),
+            counters::total(cpus, |c| c.last.get()),
             counters::total(cpus, |c| c.reads.get())
         );
     }

@@ -87,6 +87,32 @@ pub unsafe fn local64_inc(p: *mut u64) {
     unsafe { local64_add(p, 1) };
 }
 
+/// `atomic64_read()`, as a relaxed atomic load.
+///
+/// # Safety
+///
+/// `p` must be valid and 8-byte aligned, and accessed concurrently only with atomic operations.
+#[inline(always)]
+pub unsafe fn atomic64_read(p: *const u64) -> u64 {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { Atomic::from_ptr(p.cast_mut()) }.load(Relaxed)
+}
+
+/// `atomic64_cmpxchg_relaxed()`: stores `new` if `*p` is `old`, and returns the previous value
+/// either way.
+///
+/// # Safety
+///
+/// `p` must be valid for writes and 8-byte aligned, and accessed concurrently only with atomic
+/// operations.
+#[inline(always)]
+pub unsafe fn atomic64_cmpxchg_relaxed(p: *mut u64, old: u64, new: u64) -> u64 {
+    // SAFETY: Guaranteed by the caller.
+    match unsafe { Atomic::from_ptr(p) }.cmpxchg(old, new, Relaxed) {
+        Ok(prev) | Err(prev) => prev,
+    }
+}
+
 /// `rdtsc_ordered()`.
 #[cfg(CONFIG_X86)]
 #[inline(always)]

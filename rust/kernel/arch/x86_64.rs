@@ -230,6 +230,42 @@ pub unsafe fn local64_inc(p: *mut u64) {
     };
 }
 
+/// `atomic64_read()` (`arch_atomic64_read()` in `arch/x86/include/asm/atomic64_64.h`): one
+/// aligned `movq`, a relaxed atomic load.
+///
+/// # Safety
+///
+/// `p` must be valid and 8-byte aligned, and accessed concurrently only with atomic operations.
+#[inline(always)]
+pub unsafe fn atomic64_read(p: *const u64) -> u64 {
+    // SAFETY: Guaranteed by the caller; the same instruction as `local64_read()`.
+    unsafe { local64_read(p) }
+}
+
+/// `atomic64_cmpxchg_relaxed()` (`arch_cmpxchg()` in `arch/x86/include/asm/cmpxchg.h`): one
+/// `lock cmpxchgq`; stores `new` if `*p` is `old`, and returns the previous value either way.
+///
+/// # Safety
+///
+/// `p` must be valid for writes and 8-byte aligned, and accessed concurrently only with atomic
+/// operations.
+#[inline(always)]
+pub unsafe fn atomic64_cmpxchg_relaxed(p: *mut u64, old: u64, new: u64) -> u64 {
+    let prev: u64;
+    // SAFETY: Guaranteed by the caller; `lock cmpxchgq` is an atomic read-modify-write (a full
+    // barrier on x86, stronger than relaxed).
+    unsafe {
+        crate::asm!(
+            "lock cmpxchgq {new}, ({p})";
+            p = in(reg) p,
+            new = in(reg) new,
+            inout("rax") old => prev,
+            options(nostack),
+        )
+    };
+    prev
+}
+
 /// `rdtsc_ordered()` (`arch/x86/include/asm/tsc.h`): `RDTSCP`, or `LFENCE; RDTSC`, whichever
 /// the CPU prefers, so the read is not hoisted above earlier loads.
 ///
