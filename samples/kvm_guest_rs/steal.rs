@@ -24,7 +24,10 @@ use kernel::{
     cpuhp,
     interrupt::local_interrupt_disable,
     kvm_para::{
-        abi::KvmStealTime,
+        abi::{
+            KvmStealTime,
+            StealBaseline, //
+        },
         msr::STEAL_TIME,
         shared::{
             PerCpu,
@@ -271,13 +274,17 @@ impl Steal {
         if !OWN && r.preempted & 1 != 0 {
             s.preempted_seen.inc();
         }
-        let (base, start, base_version) = (c.base.get(), c.start.get(), c.base_version.get());
+        let baseline = StealBaseline {
+            steal: c.base.get(),
+            version: c.base_version.get(),
+            start: c.start.get(),
+        };
         read_barrier();
         if c.seq.get() != seq {
             // Re-registered meanwhile: `steal` and `base` may belong to different records.
             return c.last.get();
         }
-        if base_version == 0 || u64::from(r.version) < base_version {
+        let Some(v) = baseline.value(r.steal, r.version) else {
             // No baseline yet (the host had not written the record at registration), or the
             // record was registered again behind the hotplug callbacks' back (`PerCpu` turns it
             // off and on around suspend): its `steal` starts afresh. The CPU itself takes the
@@ -286,15 +293,9 @@ impl Steal {
                 self.rebase(c, r);
             }
             return c.last.get();
-        }
+        };
         // Below the registration's first value, or below what was returned already (clamped):
         // the host's `steal` went backwards.
-        let v = if r.steal < base {
-            0
-        } else {
-            // A host `steal` so large that this wraps comes out below `start`, so below `last`.
-            (r.steal - base).wrapping_add(start)
-        };
         let clamped = clamp_monotonic(&c.last, v);
         // Not the host's fault if the registration ended meanwhile (a stale reading).
         if clamped.clamped && c.seq.get() == seq {

@@ -191,6 +191,44 @@ impl KvmStealTime {
     pub const PREEMPTED: usize = core::mem::offset_of!(Self, preempted);
 }
 
+/// Where one registration of a steal-time record begins: the host's `steal` and the record's
+/// version then, and the value the steal clock had returned before.
+///
+/// The host writes a record's `steal` from 0 (a zeroed record) plus everything its vCPU waited
+/// since KVM last charged it, its whole history at the first write after a vCPU's first enable.
+/// A steal clock that must never go backwards and must not dump that history into the tick
+/// continues each registration from its baseline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StealBaseline {
+    /// The host's `steal` when the registration began.
+    pub steal: u64,
+    /// The record's (even) version then; 0 if the host had not written the record.
+    pub version: u64,
+    /// The value the steal clock returned before the registration began.
+    pub start: u64,
+}
+
+impl StealBaseline {
+    /// Maps a consistent reading (`steal` at the even, non-zero `version`) to the steal clock's
+    /// value, before the monotonic clamp.
+    ///
+    /// `None` if the reading needs a new baseline first: there is none yet, or the record
+    /// started again (its version went below the baseline's: registered anew). A `steal` below
+    /// the baseline's gives 0, and one so large that the sum wraps gives a value below `start`:
+    /// both below anything returned since, so the clamp catches them as backward steps.
+    #[inline(always)]
+    pub fn value(&self, steal: u64, version: u32) -> Option<u64> {
+        if self.version == 0 || u64::from(version) < self.version {
+            return None;
+        }
+        Some(if steal < self.steal {
+            0
+        } else {
+            (steal - self.steal).wrapping_add(self.start)
+        })
+    }
+}
+
 /// The PV EOI word of one vCPU (`MSR_KVM_PV_EOI_EN`); the host sets bit 0
 /// (`KVM_PV_EOI_ENABLED`) when the guest may skip the EOI of the interrupt it injects.
 ///

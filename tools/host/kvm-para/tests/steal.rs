@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tests of the steal clock's baseline (`StealBaseline::value()`), alone and followed by the
+//! monotonic clamp the driver applies (a running maximum).
+
+use kvm_para::abi::StealBaseline;
+use proptest::prelude::*;
+
+#[test]
+fn no_baseline_or_new_registration_needs_a_rebase() {
+    let none = StealBaseline::default();
+    assert_eq!(none.value(5, 2), None);
+    let b = StealBaseline {
+        steal: 100,
+        version: 10,
+        start: 7,
+    };
+    // The record started again: its version is below the baseline's.
+    assert_eq!(b.value(500, 8), None);
+    assert_eq!(b.value(100, 10), Some(7));
+    assert_eq!(b.value(150, 12), Some(57));
+}
+
+#[test]
+fn below_the_baseline_or_wrapping_lands_below_start() {
+    let b = StealBaseline {
+        steal: 1_000,
+        version: 2,
+        start: 500,
+    };
+    assert_eq!(b.value(999, 4), Some(0));
+    let far = StealBaseline {
+        steal: 0,
+        version: 2,
+        start: u64::MAX / 2,
+    };
+    let wraps = far.value(u64::MAX, 4).unwrap();
+    assert!(wraps < far.start, "{wraps}");
+}
+
+proptest! {
+    /// Within a registration, the value is `start` plus what the host added since the baseline.
+    #[test]
+    fn continues_from_start(base in any::<u64>(), start in 0u64..1 << 62, d in 0u64..1 << 62,
+                            v0 in 1u32..u32::MAX / 2, dv in 0u32..1000) {
+        prop_assume!(base.checked_add(d).is_some());
+        let b = StealBaseline { steal: base, version: u64::from(v0), start };
+        prop_assert_eq!(b.value(base + d, v0 + dv), Some(start + d));
+    }
+
+    /// Whatever the host writes (any `steal`, going back, jumping, wrapping) and however the
+    /// record is re-registered, the baseline followed by the clamp never goes backwards and
+    /// never moves more than the host added within the current registration.
+    #[test]
+    fn with_the_clamp_never_backwards(steps in prop::collection::vec(
+        (any::<bool>(), any::<u64>(), 0u32..4), 1..64)) {
+        let mut last = 0u64;
+        let mut baseline = StealBaseline::default();
+        let mut version = 2u32;
+        for (rebase, steal, dv) in steps {
+            version += 2 * dv;
+            if rebase || baseline.version == 0 {
+                baseline = StealBaseline { steal, version: u64::from(version), start: last };
+            }
+            let value = match baseline.value(steal, version) {
+                Some(v) => last.max(v),
+                None => last,
+            };
+            prop_assert!(value >= last);
+            if value > last {
+                // Only a host `steal` at or above the baseline raises the clock, by its excess.
+                prop_assert!(steal >= baseline.steal);
+                prop_assert_eq!(value - baseline.start, steal - baseline.steal);
+            }
+            last = value;
+        }
+    }
+}
