@@ -49,7 +49,9 @@ use crate::{
 /// it) when the CPU comes online or goes offline, and on each online CPU in turn when the
 /// [`Registration`] is created or dropped. They run in process context with CPU hotplug locked:
 /// they may sleep, but must not register or unregister hotplug states or take
-/// `cpus_read_lock()`.
+/// `cpus_read_lock()`. For a leaked registration, [`Operations::offline`] runs one last time from
+/// a module notifier as the module goes: it must not register or unregister module notifiers
+/// either (e.g. create or drop a `time::clocksource::Registration`).
 ///
 /// `'static`: the callbacks may run on any CPU that comes online while the registration exists,
 /// so they may not borrow anything.
@@ -175,8 +177,9 @@ impl<T: Operations> Registration<T> {
                 // SAFETY: `this` points to the `Registration` being initialised; projecting to a
                 // field does not create a reference.
                 let node = Opaque::cast_into(unsafe { &raw const (*this.as_ptr()).node });
-                // SAFETY: All fields are initialised, so the callbacks may run right away. `node`
-                // is pinned and is removed in `drop()` before the memory goes away.
+                // SAFETY: `data` and `state` are initialised, which is all the callbacks use
+                // (`data_of()`), so they may run right away. `node` is pinned and is removed in
+                // `drop()` (or below, or by the guard) before the memory goes away.
                 // INVARIANT: On success, `node` is an instance of `state`.
                 let ret = unsafe { bindings::__cpuhp_state_add_instance(*state, node, true) };
                 if ret != 0 {
@@ -225,15 +228,22 @@ impl<T: Operations> Registration<T> {
         self.state
     }
 
-    /// Returns the registration an instance node belongs to.
+    /// Returns the data of the registration an instance node belongs to.
+    ///
+    /// Only `data` is referenced, never the whole registration: the callbacks run while
+    /// [`Registration::new`] still initialises the fields after `node`.
     ///
     /// # Safety
     ///
-    /// `node` must be the `node` field of a live `Registration<T>`.
-    unsafe fn from_node<'a>(node: *mut bindings::hlist_node) -> &'a Self {
+    /// `node` must be the `node` field of a `Registration<T>` whose `data` is initialised and
+    /// stays valid for `'a`.
+    unsafe fn data_of<'a>(node: *mut bindings::hlist_node) -> &'a T {
         let node = Opaque::cast_from(node);
-        // SAFETY: By the safety requirements, `node` is embedded in a live `Registration<T>`.
-        unsafe { &*crate::container_of!(node, Self, node) }
+        // SAFETY: By the safety requirements, `node` is embedded in a `Registration<T>`.
+        let this = unsafe { crate::container_of!(node, Self, node) };
+        // SAFETY: A place projection through the raw pointer references the field only, not the
+        // whole registration; `data` is initialised and valid for `'a`.
+        unsafe { &(*this).data }
     }
 
     /// # Safety
@@ -242,13 +252,14 @@ impl<T: Operations> Registration<T> {
     /// [`Registration::new`], for an instance added there, on CPU `cpu`.
     unsafe extern "C" fn online_callback(cpu: c_uint, node: *mut bindings::hlist_node) -> c_int {
         from_result(|| {
-            // SAFETY: The hotplug core only passes instances of this state.
-            let this = unsafe { Self::from_node(node) };
+            // SAFETY: The hotplug core only passes instances of this state, added once `data`
+            // was initialised; they are removed before `data` is dropped.
+            let data = unsafe { Self::data_of(node) };
             // SAFETY: `CPUHP_AP_ONLINE_DYN` callbacks run on `cpu` in its bound hotplug thread
             // (`cpuhp_invoke_ap_callback()`), which cannot migrate for the duration of the call;
             // `cpu` is a valid CPU number.
             let on = unsafe { ThisCpu::new_unchecked(CpuId::from_u32_unchecked(cpu)) };
-            this.data.online(on)?;
+            data.online(on)?;
             Ok(0)
         })
     }
@@ -258,11 +269,11 @@ impl<T: Operations> Registration<T> {
     /// Must only be called by the hotplug core, as the teardown callback of a state set up by
     /// [`Registration::new`], for an instance added there, on CPU `cpu`.
     unsafe extern "C" fn offline_callback(cpu: c_uint, node: *mut bindings::hlist_node) -> c_int {
-        // SAFETY: The hotplug core only passes instances of this state.
-        let this = unsafe { Self::from_node(node) };
+        // SAFETY: As in `online_callback()`.
+        let data = unsafe { Self::data_of(node) };
         // SAFETY: As in `online_callback()`.
         let on = unsafe { ThisCpu::new_unchecked(CpuId::from_u32_unchecked(cpu)) };
-        this.data.offline(on);
+        data.offline(on);
         0
     }
 }

@@ -87,8 +87,10 @@ impl LeakGuard {
     /// - `undo` is a function of the kernel crate that is neither generic nor inlinable
     ///   (`#[inline(never)]`), so its text is not in any module.
     /// - Until the guard is disarmed, `undo(ptr, word)` may be called once, from process context
-    ///   in the thread unloading the owner module (holding no lock), and then removes the
-    ///   registration, so the owner's callbacks are not called any more once it returns.
+    ///   in the thread unloading the owner module (holding the module notifier chain's lock for
+    ///   reading: it, and the callbacks it runs, must not register or unregister module
+    ///   notifiers), and then removes the registration, so the owner's callbacks are not called
+    ///   any more once it returns.
     pub(crate) unsafe fn arm(
         owner: *mut bindings::module,
         undo: UndoFn,

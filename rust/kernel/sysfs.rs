@@ -149,7 +149,9 @@ impl<T> Attribute<T> {
     /// Creates an attribute named `name`, readable by everyone (mode 0444), that shows
     /// `show(data)`.
     ///
-    /// `show` runs in process context and may sleep; its output is cut at `PAGE_SIZE`.
+    /// `show` runs in process context and may sleep, but must not register or unregister module
+    /// notifiers (the removal of a leaked group waits for it from one); its output is cut at
+    /// `PAGE_SIZE`.
     pub const fn new(name: &'static CStr, show: ShowFn<T>) -> Self {
         Self::with_mode(name, 0o444, show)
     }
@@ -283,18 +285,16 @@ impl<T: Send + Sync> Group<T> {
         raw.__bindgen_anon_2.attrs = ptrs.as_mut_ptr();
         let group = KBox::new(Opaque::new(raw), GFP_KERNEL)?;
         let owner = Self::owner(attrs)?;
-        let dir = ManuallyDrop::new(dir.clone());
+        let dir = dir.clone();
         let kobj = dir.kobject().as_raw();
         // SAFETY: The directory is live; the group and the attributes it points to stay valid
         // and in place until `drop()` (or the guard) removes the group.
-        if let Err(e) = to_result(unsafe { bindings::sysfs_create_group(kobj, group.get()) }) {
-            drop(ManuallyDrop::into_inner(dir));
-            return Err(e);
-        }
+        to_result(unsafe { bindings::sysfs_create_group(kobj, group.get()) })?;
         // SAFETY: `owner` holds every `show()` and runs this code. `undo_leaked()` is a
         // non-generic, out-of-line kernel-crate function that removes the group, created above
-        // in `kobj` (leaked with the `Group` while the guard is armed), and drops the `Group`'s
-        // reference of `kobj`; no `show()` runs after it returns.
+        // in `kobj` (leaked with the `Group` while the guard is armed), and drops the reference
+        // of `kobj` that `dir` holds (the `Group`'s, from here on); no `show()` runs after it
+        // returns.
         let guard =
             unsafe { LeakGuard::arm(owner, undo_leaked, group.get().cast(), kobj as usize) };
         let guard = guard.inspect_err(|_| {
@@ -306,7 +306,7 @@ impl<T: Send + Sync> Group<T> {
             _attrs: slots,
             _ptrs: ptrs,
             group,
-            dir,
+            dir: ManuallyDrop::new(dir),
             data,
             guard,
         })

@@ -250,6 +250,9 @@ impl Steal {
         record: &Slot<'_, KvmStealTime>,
         cpu: CpuId,
     ) -> u64 {
+        // Published before the record is read: a value below it is the host's step back, not a
+        // newer reading another reader published meanwhile.
+        let before = c.last.get();
         let seq = c.seq.get();
         read_barrier();
         if seq & 1 != 0 {
@@ -294,14 +297,13 @@ impl Steal {
             }
             return c.last.get();
         };
-        // Below the registration's first value, or below what was returned already (clamped):
-        // the host's `steal` went backwards.
-        let clamped = clamp_monotonic(&c.last, v);
-        // Not the host's fault if the registration ended meanwhile (a stale reading).
-        if clamped.clamped && c.seq.get() == seq {
+        // Below the registration's first value, or below what was returned before the record
+        // was read: the host's `steal` went backwards (clamped). Not the host's fault if the
+        // registration ended meanwhile (a stale reading).
+        if v < before && c.seq.get() == seq {
             self.host_fault(s, HostFault::Backwards, cpu);
         }
-        clamped.value
+        clamp_monotonic(&c.last, v).value
     }
 
     /// Counts `fault` of `cpu`'s record on the reading CPU (`s`), and logs the first of its kind

@@ -215,7 +215,8 @@ impl StealBaseline {
     /// `None` if the reading needs a new baseline first: there is none yet, or the record
     /// started again (its version went below the baseline's: registered anew). A `steal` below
     /// the baseline's gives 0, and one so large that the sum wraps gives a value below `start`:
-    /// both below anything returned since, so the clamp catches them as backward steps.
+    /// both below anything returned since, so the clamp catches them as backward steps (2^64 ns
+    /// are 584 years: no host adds that much).
     #[inline(always)]
     pub fn value(&self, steal: u64, version: u32) -> Option<u64> {
         if self.version == 0 || u64::from(version) < self.version {

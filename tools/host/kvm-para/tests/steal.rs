@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Tests of the steal clock's baseline (`StealBaseline::value()`), alone and followed by the
-//! monotonic clamp the driver applies (a running maximum).
+//! monotonic clamp the driver applies (`pvclock::abi::clamp_monotonic`).
 
 use kvm_para::abi::StealBaseline;
 use proptest::prelude::*;
+use pvclock::abi::{clamp_monotonic, LastValue};
+use std::cell::Cell;
 
 #[test]
 fn no_baseline_or_new_registration_needs_a_rebase() {
@@ -49,30 +51,65 @@ proptest! {
     }
 
     /// Whatever the host writes (any `steal`, going back, jumping, wrapping) and however the
-    /// record is re-registered, the baseline followed by the clamp never goes backwards and
-    /// never moves more than the host added within the current registration.
+    /// record is registered again (its versions start over), the baseline followed by the
+    /// driver's clamp (`pvclock::abi::clamp_monotonic`) never goes backwards, flags exactly the
+    /// readings below what was returned before, and never moves more than the host added since
+    /// the baseline.
     #[test]
     fn with_the_clamp_never_backwards(steps in prop::collection::vec(
         (any::<bool>(), any::<u64>(), 0u32..4), 1..64)) {
-        let mut last = 0u64;
+        let last = Last(Cell::new(0));
         let mut baseline = StealBaseline::default();
         let mut version = 2u32;
-        for (rebase, steal, dv) in steps {
-            version += 2 * dv;
-            if rebase || baseline.version == 0 {
-                baseline = StealBaseline { steal, version: u64::from(version), start: last };
+        for (again, steal, dv) in steps {
+            if again {
+                // Registered again: the record starts over, the hotplug callback has no
+                // baseline (the host had not written the record yet).
+                version = 2 + 2 * dv;
+                baseline = StealBaseline::default();
+            } else {
+                version += 2 * dv;
             }
+            let before = last.load();
             let value = match baseline.value(steal, version) {
-                Some(v) => last.max(v),
-                None => last,
+                Some(v) => {
+                    let c = clamp_monotonic(&last, v);
+                    prop_assert_eq!(c.clamped, v < before);
+                    if c.value > before {
+                        // Only the host's excess over the baseline raises the clock.
+                        prop_assert!(steal >= baseline.steal);
+                        prop_assert_eq!(c.value - baseline.start, steal - baseline.steal);
+                    }
+                    c.value
+                }
+                None => {
+                    prop_assert!(baseline.version == 0 || u64::from(version) < baseline.version);
+                    // The CPU takes a new baseline; the value stands still.
+                    baseline = StealBaseline { steal, version: u64::from(version), start: before };
+                    before
+                }
             };
-            prop_assert!(value >= last);
-            if value > last {
-                // Only a host `steal` at or above the baseline raises the clock, by its excess.
-                prop_assert!(steal >= baseline.steal);
-                prop_assert_eq!(value - baseline.start, steal - baseline.steal);
-            }
-            last = value;
+            prop_assert!(value >= before);
+            prop_assert_eq!(value, last.load().max(before));
+        }
+    }
+}
+
+/// The driver's per-CPU last value, single-threaded.
+struct Last(Cell<u64>);
+
+impl LastValue for Last {
+    fn load(&self) -> u64 {
+        self.0.get()
+    }
+
+    fn compare_exchange(&self, current: u64, new: u64) -> Result<u64, u64> {
+        let prev = self.0.get();
+        if prev == current {
+            self.0.set(new);
+            Ok(prev)
+        } else {
+            Err(prev)
         }
     }
 }
