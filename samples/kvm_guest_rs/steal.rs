@@ -42,7 +42,7 @@ use kernel::{
     prelude::*,
     pvclock::{
         abi::{
-            clamp_monotonic,
+            clamp_monotonic_from,
             read_consistent, //
         },
         LastValue,
@@ -300,10 +300,11 @@ impl Steal {
         // Below the registration's first value, or below what was returned before the record
         // was read: the host's `steal` went backwards (clamped). Not the host's fault if the
         // registration ended meanwhile (a stale reading).
-        if v < before && c.seq.get() == seq {
+        let clamped = clamp_monotonic_from(&c.last, before, v);
+        if clamped.clamped && c.seq.get() == seq {
             self.host_fault(s, HostFault::Backwards, cpu);
         }
-        clamp_monotonic(&c.last, v).value
+        clamped.value
     }
 
     /// Counts `fault` of `cpu`'s record on the reading CPU (`s`), and logs the first of its kind

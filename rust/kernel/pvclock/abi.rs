@@ -440,7 +440,19 @@ pub struct Clamped {
 /// call.
 #[inline]
 pub fn clamp_monotonic<L: LastValue + ?Sized>(last: &L, ret: u64) -> Clamped {
-    let mut seen = last.load();
+    clamp_monotonic_from(last, last.load(), ret)
+}
+
+/// [`clamp_monotonic`] from a value of `last` loaded earlier, `seen`, e.g. before the reading
+/// that produced `ret`, so that `clamped` means "below what was returned before the reading
+/// began", not below a newer value another reader published meanwhile.
+///
+/// If `ret` is not above `seen`, `seen` is returned: it is at least every value returned before
+/// `seen` was loaded, so a caller whose earlier reads happened before that load still never
+/// sees the clock go back.
+#[inline]
+pub fn clamp_monotonic_from<L: LastValue + ?Sized>(last: &L, seen: u64, ret: u64) -> Clamped {
+    let mut seen = seen;
     loop {
         if ret <= seen {
             return Clamped {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Tests of the steal clock's baseline (`StealBaseline::value()`), alone and followed by the
-//! monotonic clamp the driver applies (`pvclock::abi::clamp_monotonic`).
+//! monotonic clamp the driver applies (`pvclock::abi::clamp_monotonic_from`).
 
 use kvm_para::abi::StealBaseline;
 use proptest::prelude::*;
-use pvclock::abi::{clamp_monotonic, LastValue};
+use pvclock::abi::{clamp_monotonic_from, LastValue};
 use std::cell::Cell;
 
 #[test]
@@ -52,7 +52,7 @@ proptest! {
 
     /// Whatever the host writes (any `steal`, going back, jumping, wrapping) and however the
     /// record is registered again (its versions start over), the baseline followed by the
-    /// driver's clamp (`pvclock::abi::clamp_monotonic`) never goes backwards, flags exactly the
+    /// driver's clamp (`pvclock::abi::clamp_monotonic_from`) never goes backwards, flags exactly the
     /// readings below what was returned before, and never moves more than the host added since
     /// the baseline.
     #[test]
@@ -73,7 +73,7 @@ proptest! {
             let before = last.load();
             let value = match baseline.value(steal, version) {
                 Some(v) => {
-                    let c = clamp_monotonic(&last, v);
+                    let c = clamp_monotonic_from(&last, before, v);
                     prop_assert_eq!(c.clamped, v < before);
                     if c.value > before {
                         // Only the host's excess over the baseline raises the clock.
