@@ -34,19 +34,15 @@
 
 #ifdef CONFIG_MODULES
 
-enum rust_leak_guard_state {
-	RUST_LEAK_GUARD_ARMED,		/* on rust_leak_guards */
-	RUST_LEAK_GUARD_PENDING,	/* owner going, on the notifier's list */
-	RUST_LEAK_GUARD_UNDOING,	/* owner going, undo runs or ran */
-};
-
 struct rust_leak_guard {
+	/* On rust_leak_guards, or on the notifier's list while the owner goes. */
 	struct list_head node;
 	struct module *owner;
 	void (*undo)(void *ptr, unsigned long word);
 	void *ptr;
 	unsigned long word;
-	enum rust_leak_guard_state state;
+	/* Off every list: the undo runs or ran; undone completes after it. */
+	bool undoing;
 	struct completion undone;
 };
 
@@ -69,7 +65,7 @@ void *rust_helper_leak_guard_arm(struct module *owner,
 	g->undo = undo;
 	g->ptr = ptr;
 	g->word = word;
-	g->state = RUST_LEAK_GUARD_ARMED;
+	g->undoing = false;
 	init_completion(&g->undone);
 	guard(mutex)(&rust_leak_guard_lock);
 	list_add(&g->node, &rust_leak_guards);
@@ -77,10 +73,10 @@ void *rust_helper_leak_guard_arm(struct module *owner,
 }
 
 /*
- * Disarms and frees @g.  (The guard of a registration that is never dropped
- * is never freed, like the registration: kmemleak reports both.)  Returns true if its undo ran (or runs: then it waits
+ * Disarms and frees @g.  Returns true if its undo ran (or runs: then it waits
  * for it), in which case the registration is gone.  Process context; not from
- * @g's own undo.
+ * @g's own undo.  (The guard of a registration that is never dropped is never
+ * freed, like the registration: kmemleak reports both.)
  */
 bool rust_helper_leak_guard_disarm(void *guard)
 {
@@ -88,7 +84,7 @@ bool rust_helper_leak_guard_disarm(void *guard)
 	bool undone;
 
 	scoped_guard(mutex, &rust_leak_guard_lock) {
-		undone = g->state == RUST_LEAK_GUARD_UNDOING;
+		undone = g->undoing;
 		if (!undone)
 			list_del(&g->node);
 	}
@@ -111,17 +107,15 @@ static int rust_leak_guard_notify(struct notifier_block *nb, unsigned long actio
 	/* Again, for guards an undo armed. */
 	for (;;) {
 		list_for_each_entry_safe(g, tmp, &rust_leak_guards, node) {
-			if (g->owner == mod) {
-				g->state = RUST_LEAK_GUARD_PENDING;
+			if (g->owner == mod)
 				list_move_tail(&g->node, &going);
-			}
 		}
 		if (list_empty(&going))
 			break;
 		while (!list_empty(&going)) {
 			g = list_first_entry(&going, struct rust_leak_guard, node);
 			list_del(&g->node);
-			g->state = RUST_LEAK_GUARD_UNDOING;
+			g->undoing = true;
 			mutex_unlock(&rust_leak_guard_lock);
 			g->undo(g->ptr, g->word);
 			pr_warn("rust: a leaked registration of module %s outlived it; removed\n",

@@ -8,7 +8,7 @@
 //! calling freed module text after the module goes.
 //!
 //! A [`LeakGuard`] closes that hole. It finds the module that holds a callback by its address
-//! and arms a guard (`rust/helpers/leak_guard.c`): one module notifier, registered at boot,
+//! and arms a guard (`rust/leak_guard.c`): one module notifier, registered at boot,
 //! runs the guard's undo function, a non-generic function of the kernel crate, on
 //! `MODULE_STATE_GOING` of that module: after the module's `exit` (or failed `init`), before its
 //! memory is freed. A registration that is dropped disarms its guard first; only a leaked one is
@@ -57,7 +57,7 @@ pub(crate) fn module_of(code: usize) -> *mut bindings::module {
     }
 }
 
-/// An armed leak guard (`struct rust_leak_guard` of `rust/helpers/leak_guard.c`).
+/// An armed leak guard (`struct rust_leak_guard` of `rust/leak_guard.c`).
 ///
 /// # Invariants
 ///

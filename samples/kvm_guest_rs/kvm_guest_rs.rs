@@ -112,7 +112,7 @@ struct KvmGuestRs {
     steal: Option<steal::StealTime>,
     /// The kvmclock feature, if it runs.
     _kvmclock: Option<kvmclock::KvmClock>,
-    /// `ktime_bench`, `ktime_warp` and `publish_stress` in debugfs.
+    /// `ktime_bench`, `ktime_warp`, `publish_stress` and `steal_clock_bench` in debugfs.
     _bench: bench::Bench,
     /// `/sys/kernel/debug/kvm_guest_rs/`.
     _debugfs: debugfs::Dir,
