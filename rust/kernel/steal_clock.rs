@@ -66,15 +66,14 @@ pub trait StealClock: Send + Sync + Sized + 'static {
 /// reads it: through whichever steal clock is installed (the in-tree KVM, Xen or VMware guest's,
 /// a [`Registration`]'s, or none, which returns 0).
 ///
-/// `this` proves that preemption is disabled, as every steal clock requires. For comparing
-/// providers; the value is only meaningful against an earlier one of the same provider.
+/// For comparing providers; the value is only meaningful against an earlier one of the same
+/// provider. Any context but NMI, where it returns 0 with a warning (the providers may not be
+/// called there). Preemption is disabled around the read (`paravirt_steal_clock_read()`), so
+/// the provider cannot be removed while it runs.
 #[inline]
-pub fn read(this: ThisCpu<'_>) -> u64 {
-    // CAST: CPU numbers are below `nr_cpu_ids`, which fits in `c_int`.
-    let cpu = this.id().as_u32() as c_int;
-    // SAFETY: Preemption is disabled (`this`) and `cpu` is the current CPU, which is possible
-    // and online: how every steal clock may be called.
-    unsafe { bindings::paravirt_steal_clock(cpu) }
+pub fn read() -> u64 {
+    // SAFETY: No requirements; the C function checks its context itself.
+    unsafe { bindings::paravirt_steal_clock_read() }
 }
 
 /// A [`StealClock`] installed as the kernel's steal clock.

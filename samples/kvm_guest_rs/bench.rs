@@ -18,7 +18,7 @@ use core::{
 };
 use kernel::{
     cpu::CpuId,
-    debugfs, new_spinlock, preempt,
+    debugfs, new_spinlock,
     prelude::*,
     steal_clock,
     sync::SpinLock,
@@ -132,10 +132,7 @@ impl Bench {
                 dir.read_callback_file(c"steal_clock_bench", (), &|(), f| {
                     // The scheduler's read of the current CPU's steal time (`make compare` A and
                     // B), with the preemption guard the tick does not need.
-                    time_calls(f, || {
-                        let guard = preempt::disable();
-                        steal_clock::read(guard.this_cpu())
-                    })
+                    time_calls(f, steal_clock::read)
                 }),
                 GFP_KERNEL,
             )?,

@@ -447,11 +447,13 @@ pub fn clamp_monotonic<L: LastValue + ?Sized>(last: &L, ret: u64) -> Clamped {
 /// that produced `ret`, so that `clamped` means "below what was returned before the reading
 /// began", not below a newer value another reader published meanwhile.
 ///
-/// If `ret` is not above `seen`, `seen` is returned: it is at least every value returned before
-/// `seen` was loaded, so a caller whose earlier reads happened before that load still never
-/// sees the clock go back.
+/// `seen` must be a value loaded from `last` (it is returned unpublished). If `ret` is not above
+/// `seen`, `seen` is returned: it is at least every value returned before `seen` was loaded, so
+/// a caller whose earlier reads happened before that load still never sees the clock go back.
 #[inline]
 pub fn clamp_monotonic_from<L: LastValue + ?Sized>(last: &L, seen: u64, ret: u64) -> Clamped {
+    // `last` only grows, so a value loaded from it earlier is not above it.
+    debug_assert!(seen <= last.load());
     let mut seen = seen;
     loop {
         if ret <= seen {
