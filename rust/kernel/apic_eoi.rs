@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! EOI override: end interrupts without the local APIC's EOI register when a hypervisor allows.
+//!
+//! Every interrupt handler ends its interrupt with `apic_eoi()`, which writes the local APIC's
+//! EOI register: under a hypervisor, an exit. KVM's PV EOI lets the guest skip that write when
+//! the host marked the interrupt in service as one it will complete by itself. A
+//! [`Registration`] installs an [`EoiOverride`] as `apic_eoi()` at run time
+//! (`apic_eoi_override_register()`); dropping it restores the APIC driver's own EOI.
+//!
+//! # Lifetime
+//!
+//! The kernel calls the override through a static call that points at a function of the module
+//! that implements [`EoiOverride`], with no argument: the function finds the registered data in
+//! `apic_eoi_override_data`, which the kernel sets before it installs the function and clears
+//! only after it removed it and waited for every caller (an RCU grace period: the callers run in
+//! hardirq context or with interrupts disabled; a CPU being brought up, which also ends
+//! interrupts, is excluded by the CPU hotplug lock the static call update takes). Only one
+//! override can be installed (`EBUSY` otherwise, also when the in-tree KVM or Hyper-V guest
+//! installed one at boot), so the data is always the registration's own. Dropping the
+//! [`Registration`] returns only once no CPU runs the function; a leaked one is removed by the
+//! kernel when its owner module goes, before the module's text is freed, and its data is never
+//! freed.
+//!
+//! C header: [`arch/x86/include/asm/apic.h`](srctree/arch/x86/include/asm/apic.h)
+
+use crate::{
+    arch, bindings, error::to_result, ffi::c_void, module::this_module, preempt::ThisCpu,
+    prelude::*,
+};
+
+/// What ends interrupts on every CPU instead of the APIC driver's EOI.
+///
+/// `'static`: a leaked [`Registration`] keeps calling it (until its module goes), so it may not
+/// borrow anything. The owner module is `Self::OwnerModule`, the module that implements the
+/// trait; the callback is compiled into the module that creates the [`Registration`], so the two
+/// must be the same (as with every `#[vtable]` registration of the kernel crate).
+#[vtable]
+pub trait EoiOverride: Send + Sync + Sized + 'static {
+    /// Ends the interrupt in service on `this` CPU without the APIC's EOI register, if it can:
+    /// returns `true` if it did, `false` to have the APIC driver's EOI done (`apic_eoi_native()`,
+    /// called right after it returns).
+    ///
+    /// Runs in every interrupt of every CPU, in hardirq context or with interrupts disabled
+    /// (also while a CPU comes online and clears its in-service interrupts, before any of its
+    /// hotplug callbacks ran), never in NMI. It must not sleep, take locks, allocate, or print but
+    /// deferred, and it must not return `true` unless the interrupt really ended: an interrupt
+    /// never ended blocks every interrupt of lower or equal priority on that CPU.
+    ///
+    /// Tracing: Rust code is not compiled with function-tracing entries, so the function tracer
+    /// cannot recurse into it from the interrupt paths. It is instrumented by KASAN, which is
+    /// fine: every `apic_eoi()` call is inside an instrumentation region, never in `noinstr`
+    /// code, and KASAN's checks are valid in hardirq context.
+    fn eoi(&self, this: ThisCpu<'_>) -> bool;
+}
+
+/// Ends the interrupt in service on the current CPU through the APIC driver's own EOI (the
+/// APIC's EOI register), whatever override is installed.
+///
+/// For an [`EoiOverride`] that cannot end an interrupt itself; a [`Registration`] calls it when
+/// [`EoiOverride::eoi`] returns `false`. Not public: outside an interrupt it would end an
+/// interrupt another context is still handling.
+#[inline(always)]
+fn eoi_native() {
+    // SAFETY: Called only from the installed override, on the CPU that ends an interrupt.
+    unsafe { bindings::apic_eoi_native() }
+}
+
+/// An [`EoiOverride`] installed as `apic_eoi()`.
+///
+/// # Invariants
+///
+/// `data` is the data the kernel's EOI override was registered with, together with
+/// `Registration::<T>::eoi_callback`; it stays registered until `drop()`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     apic_eoi::{
+///         EoiOverride,
+///         Registration, //
+///     },
+///     preempt::ThisCpu,
+///     prelude::*,
+///     sync::atomic::{
+///         Atomic,
+///         Relaxed, //
+///     },
+/// };
+///
+/// /// Counts interrupts, ending each with the APIC's own EOI.
+/// struct Count(Atomic<u64>);
+///
+/// #[vtable]
+/// impl EoiOverride for Count {
+///     fn eoi(&self, _this: ThisCpu<'_>) -> bool {
+///         self.0.add(1, Relaxed);
+///         false
+///     }
+/// }
+///
+/// // `EBUSY` if the in-tree KVM or Hyper-V guest installed its own (PV EOI).
+/// match Registration::new(Count(Atomic::new(0))) {
+///     Ok(reg) => drop(reg),
+///     Err(e) => assert_eq!(e, EBUSY),
+/// }
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Registration<T: EoiOverride> {
+    data: KBox<T>,
+}
+
+impl<T: EoiOverride> Registration<T> {
+    /// Installs `data` as what ends every interrupt.
+    ///
+    /// Fails with `EBUSY` if an override is installed already. Must be called in process
+    /// context, not from a CPU hotplug callback (it takes the CPU hotplug lock).
+    pub fn new(data: T) -> Result<Self> {
+        let data = KBox::new(data, GFP_KERNEL)?;
+        let ptr: *const T = &*data;
+        // SAFETY: `eoi_callback::<T>` may be called while `apic_eoi_override_data` is `ptr`,
+        // which stays valid until `drop()` unregisters it (or forever, if the registration is
+        // leaked and the kernel unregisters it when the owner module goes).
+        to_result(unsafe {
+            bindings::apic_eoi_override_register(
+                Some(Self::eoi_callback),
+                ptr.cast_mut().cast::<c_void>(),
+                this_module::<T::OwnerModule>().as_ptr(),
+            )
+        })?;
+        // INVARIANT: Registered above with `data`.
+        Ok(Self { data })
+    }
+
+    /// Returns the installed data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The function installed as `apic_eoi()`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the kernel while it is installed, in hardirq context or with interrupts
+    /// disabled.
+    unsafe extern "C" fn eoi_callback() {
+        // SAFETY: While this function is installed, `apic_eoi_override_data` is the `T` of the
+        // registration that installed it (only one can be installed, and `T` determines the
+        // function), which outlives the installation; a single aligned load.
+        let data = unsafe { (&raw const bindings::apic_eoi_override_data).read_volatile() };
+        // SAFETY: As above.
+        let data = unsafe { &*data.cast::<T>() };
+        // SAFETY: The kernel ends interrupts with interrupts disabled, so the caller stays on
+        // this CPU.
+        let this = unsafe { ThisCpu::new_unchecked(arch::raw_smp_processor_id()) };
+        if !data.eoi(this) {
+            eoi_native();
+        }
+    }
+}
+
+/// Dropping takes the CPU hotplug lock like [`Registration::new`]: process context, not a CPU
+/// hotplug callback.
+impl<T: EoiOverride> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Installed in `new()` (type invariant); returns once no CPU runs the callback
+        // any more, so `data` may be freed afterwards.
+        unsafe { bindings::apic_eoi_override_unregister(Some(Self::eoi_callback)) };
+    }
+}
