@@ -12,7 +12,7 @@
 //!
 //! A feature runs when its module parameter asks for it and the host offers it ([`Switch`]);
 //! [`start`] then runs [`GuestFeature::check`] and [`GuestFeature::start`]. kvmclock is the first
-//! implementation; steal time, PV EOI and async page faults follow the same steps.
+//! implementation; steal time and PV EOI follow the same steps, async page faults will.
 
 use kernel::{
     debugfs,
@@ -57,6 +57,12 @@ impl Switch {
         self.implemented && self.wanted && self.offered
     }
 }
+
+/// What [`GuestFeature::start`] returns when the host refused the feature's MSR (a write raised
+/// `#GP`) and the feature is to be skipped rather than fail the load: `EREMOTEIO`, which no
+/// kernel interface a feature uses returns. A feature whose refused MSR must fail the load
+/// (kvmclock, whose faults the tests inject) returns `EIO` instead.
+pub(crate) const REFUSED: Error = EREMOTEIO;
 
 /// Why [`GuestFeature::check`] does not let a feature start.
 pub(crate) enum Skip {
@@ -106,15 +112,17 @@ pub(crate) trait GuestFeature: Sized {
     /// Called in process context from the module's `init`, after [`GuestFeature::check`]. On
     /// error, whatever was set up is torn down before it returns. `EBUSY` means that a kernel
     /// interface the feature registers with has another user (e.g. the in-tree guest's steal
-    /// clock): the feature is skipped and the load goes on.
+    /// clock), [`REFUSED`] that the host refused the feature's MSR: the feature is skipped and
+    /// the load goes on.
     fn start(plan: Self::Plan, params: Self::Params, env: &Env<'_>) -> Result<Self>;
 }
 
 /// Checks and starts `T` if `switch` is on.
 ///
 /// Returns `Ok(None)` if the feature is off, not offered, not implemented, skipped by
-/// [`GuestFeature::check`] (logging why if someone else owns it) or busy at
-/// [`GuestFeature::start`] (`EBUSY`, logged). Any other error of either step fails the load.
+/// [`GuestFeature::check`] (logging why if someone else owns it), busy at
+/// [`GuestFeature::start`] (`EBUSY`, logged) or refused by the host there ([`REFUSED`],
+/// logged). Any other error of either step fails the load.
 pub(crate) fn start<T: GuestFeature>(
     switch: Switch,
     params: T::Params,
@@ -130,6 +138,10 @@ pub(crate) fn start<T: GuestFeature>(
                     "feature {}: another user holds what it needs (EBUSY); off\n",
                     T::NAME
                 );
+                Ok(None)
+            }
+            Err(e) if e == REFUSED => {
+                pr_info!("feature {}: the host refused its MSR (#GP); off\n", T::NAME);
                 Ok(None)
             }
             r => r.map(Some),

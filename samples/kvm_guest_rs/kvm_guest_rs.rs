@@ -10,15 +10,16 @@
 //! switches it on or off; the kernel rejects a value that is not a boolean with `-EINVAL`. A
 //! feature that is on is checked and started as [`feature`] describes.
 //!
-//! Implemented so far: the `kvm-clock-rs` clocksource ([`kvmclock`]) and the steal clock
-//! ([`steal`]). Their counters are in `/sys/kernel/kvm_guest_rs/kvmclock/` and `steal_time/`
-//! ([`counters`]), kvmclock's test and benchmark files in `/sys/kernel/debug/kvm_guest_rs/`
+//! Implemented so far: the `kvm-clock-rs` clocksource ([`kvmclock`]), the steal clock
+//! ([`steal`]) and the PV EOI fast path ([`pv_eoi`]). Their counters are in
+//! `/sys/kernel/kvm_guest_rs/kvmclock/`, `steal_time/` and `pv_eoi/` ([`counters`]), kvmclock's test and benchmark files in `/sys/kernel/debug/kvm_guest_rs/`
 //! (with the module's own, [`bench`]).
 
 mod bench;
 mod counters;
 mod feature;
 mod kvmclock;
+mod pv_eoi;
 mod steal;
 mod stress;
 
@@ -59,7 +60,7 @@ module! {
         },
         pv_eoi: bool {
             default: true,
-            description: "Use the PV EOI fast path (MSR_KVM_PV_EOI_EN); not implemented yet",
+            description: "Use the PV EOI fast path (MSR_KVM_PV_EOI_EN); needs the kvm-pv-ext boot parameter",
         },
         async_pf: bool {
             default: true,
@@ -95,7 +96,7 @@ fn switches(f: Features) -> [feature::Switch; 4] {
             name: "pv_eoi",
             wanted: module_parameters::pv_eoi.value(),
             offered: f.has(Feature::PV_EOI),
-            implemented: false,
+            implemented: true,
         },
         feature::Switch {
             name: "async_pf",
@@ -108,6 +109,8 @@ fn switches(f: Features) -> [feature::Switch; 4] {
 
 /// The module state. Fields drop in declaration order: features first, the directories last.
 struct KvmGuestRs {
+    /// The PV EOI feature, if it runs.
+    _pv_eoi: Option<pv_eoi::PvEoi>,
     /// The steal-time feature, if it runs.
     steal: Option<steal::StealTime>,
     /// The kvmclock feature, if it runs.
@@ -157,7 +160,7 @@ impl kernel::Module for KvmGuestRs {
         for s in switches {
             pr_info!("feature {}: {}\n", s.name, s.state());
         }
-        let [kvmclock_switch, steal_switch, ..] = switches;
+        let [kvmclock_switch, steal_switch, pv_eoi_switch, _] = switches;
 
         let sysfs = sysfs::Dir::new_in_kernel(c"kvm_guest_rs")?;
         let debugfs = debugfs::Dir::new(c"kvm_guest_rs");
@@ -177,11 +180,13 @@ impl kernel::Module for KvmGuestRs {
             },
             &env,
         )?;
+        let pv_eoi = feature::start::<pv_eoi::PvEoi>(pv_eoi_switch, (), &env)?;
         if module_parameters::inject_init_failure.value() {
             pr_info!("inject_init_failure: failing the load after setting everything up\n");
             return Err(EAGAIN);
         }
         Ok(Self {
+            _pv_eoi: pv_eoi,
             steal,
             _kvmclock: kvmclock,
             _bench: bench,

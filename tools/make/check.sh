@@ -9,8 +9,9 @@
 # boot (guest under stock QEMU: boot-time KUnit, module selftests); model
 # (QEMU with the KVM PV host model: the module selftests on "KVM", and the
 # in-tree C guest validating the model); kvmclock (its guest tests, the
-# in-tree side of steal time, and the teardown at kexec and reboot on the
-# model); steal (the steal-time guest tests, booted with kvm-pv-ext); series
+# in-tree side of steal time and PV EOI, and the teardown at kexec and reboot on the
+# model); steal (the steal-time guest tests, booted with kvm-pv-ext); pv_eoi
+# (the PV EOI guest tests, kvm-pv-ext and a PCI serial port); series
 # (the upstream patch series: applies, checkpatch, in-tree build).  Each result is recorded as
 # PASS/FAIL/SKIP; the end prints one KTAP document with all of them, the
 # phase timings, and "N passed, N failed, N skipped".  Exits non-zero on any
@@ -280,6 +281,22 @@ if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
 		--timeout 900
 else
 	record SKIP "steal time (host model): no QEMU with the KVM PV host model, or no module"
+fi
+phase_end
+
+# The PV EOI guest tests on the model, booted with kvm-pv-ext so the module
+# owns the EOI override, and with a PCI serial port whose INTx is a
+# level-triggered IOAPIC line (the in-tree side runs in the kvmclock phase's
+# default boot).
+phase_start pv_eoi
+if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
+	guest_boot pv_eoi "PV EOI (host model, kvm-pv-ext)" \
+		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append kvm-pv-ext --hostctl \
+		--qemu-arg -chardev --qemu-arg null,id=kgr-lvl --qemu-arg -device --qemu-arg pci-serial,chardev=kgr-lvl \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs.cpio.gz" --plan pv_eoi \
+		--timeout 900
+else
+	record SKIP "PV EOI (host model): no QEMU with the KVM PV host model, or no module"
 fi
 phase_end
 
