@@ -25,8 +25,14 @@
 //! C header: [`arch/x86/include/asm/apic.h`](srctree/arch/x86/include/asm/apic.h)
 
 use crate::{
-    arch, bindings, error::to_result, ffi::c_void, module::this_module, preempt::ThisCpu,
+    arch,
+    bindings,
+    error::to_result,
+    ffi::c_void,
+    module::this_module,
+    preempt::ThisCpu,
     prelude::*,
+    sync::Arc, //
 };
 
 /// What ends interrupts on every CPU instead of the APIC driver's EOI.
@@ -70,7 +76,7 @@ fn eoi_native() {
 ///
 /// # Invariants
 ///
-/// `data` is the data the kernel's EOI override was registered with, together with
+/// The `T` of `data` is the data the kernel's EOI override was registered with, together with
 /// `Registration::<T>::eoi_callback`; it stays registered until `drop()`.
 ///
 /// # Examples
@@ -83,9 +89,12 @@ fn eoi_native() {
 ///     },
 ///     preempt::ThisCpu,
 ///     prelude::*,
-///     sync::atomic::{
-///         Atomic,
-///         Relaxed, //
+///     sync::{
+///         atomic::{
+///             Atomic,
+///             Relaxed, //
+///         },
+///         Arc,
 ///     },
 /// };
 ///
@@ -101,27 +110,31 @@ fn eoi_native() {
 /// }
 ///
 /// // `EBUSY` if the in-tree KVM or Hyper-V guest installed its own (PV EOI).
-/// match Registration::new(Count(Atomic::new(0))) {
+/// match Registration::new(Arc::new(Count(Atomic::new(0)), GFP_KERNEL)?) {
 ///     Ok(reg) => drop(reg),
 ///     Err(e) => assert_eq!(e, EBUSY),
 /// }
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Registration<T: EoiOverride> {
-    data: KBox<T>,
+    data: Arc<T>,
 }
 
 impl<T: EoiOverride> Registration<T> {
     /// Installs `data` as what ends every interrupt.
     ///
+    /// The kernel gets the address of the `T` inside the [`Arc`], so the callback reaches it with
+    /// one load; the registration holds a reference until it is dropped, and the caller may keep
+    /// others (for its CPU hotplug callbacks or files).
+    ///
     /// Fails with `EBUSY` if an override is installed already. Must be called in process
     /// context, not from a CPU hotplug callback (it takes the CPU hotplug lock).
-    pub fn new(data: T) -> Result<Self> {
-        let data = KBox::new(data, GFP_KERNEL)?;
+    pub fn new(data: Arc<T>) -> Result<Self> {
         let ptr: *const T = &*data;
         // SAFETY: `eoi_callback::<T>` may be called while `apic_eoi_override_data` is `ptr`,
-        // which stays valid until `drop()` unregisters it (or forever, if the registration is
-        // leaked and the kernel unregisters it when the owner module goes).
+        // which stays valid until `drop()` unregisters it (the registration holds a reference),
+        // or forever, if the registration is leaked and the kernel unregisters it when the owner
+        // module goes.
         to_result(unsafe {
             bindings::apic_eoi_override_register(
                 Some(Self::eoi_callback),
@@ -134,7 +147,7 @@ impl<T: EoiOverride> Registration<T> {
     }
 
     /// Returns the installed data.
-    pub fn data(&self) -> &T {
+    pub fn data(&self) -> &Arc<T> {
         &self.data
     }
 
@@ -165,7 +178,7 @@ impl<T: EoiOverride> Registration<T> {
 impl<T: EoiOverride> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: Installed in `new()` (type invariant); returns once no CPU runs the callback
-        // any more, so `data` may be freed afterwards.
+        // any more, so `data` may be released (and freed) afterwards.
         unsafe { bindings::apic_eoi_override_unregister(Some(Self::eoi_callback)) };
     }
 }

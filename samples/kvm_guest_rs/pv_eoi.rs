@@ -5,7 +5,7 @@
 //! Each possible CPU gets a PV EOI word in memory shared with the host, registered on the CPU
 //! itself through `MSR_KVM_PV_EOI_EN` when it comes online and unregistered when it goes offline
 //! or the module unloads. When the host delivers an interrupt it may complete by itself (an
-//! edge-triggered vector, nothing else pending), it sets bit 0 of the word. [`EoiOps`] is
+//! edge-triggered vector, nothing else pending), it sets bit 0 of the word. [`Eoi`] is
 //! installed as `apic_eoi()` ([`kernel::apic_eoi`]): it clears the bit in one instruction and
 //! returns if it was set (the host ends the interrupt at its next exit), and otherwise has the
 //! APIC's EOI register written, as the in-tree guest's `kvm_guest_apic_eoi_write()` does.
@@ -87,18 +87,16 @@ pub(crate) struct Eoi {
 }
 
 /// The EOI override.
-pub(crate) struct EoiOps(Arc<Eoi>);
-
 #[vtable]
-impl apic_eoi::EoiOverride for EoiOps {
+impl apic_eoi::EoiOverride for Eoi {
     #[inline]
     fn eoi(&self, this: ThisCpu<'_>) -> bool {
-        let e = &*self.0;
+        // Before the `BTR`, so that both per-CPU addresses share one load of the CPU's offset.
+        let s = self.cpus.this_cpu(this);
         // One `BTR`: the host never sees the bit read but not cleared.
-        let skip = e
+        let skip = self
             .words
-            .test_and_clear_bit(this, PvEoiWord::WORD, PvEoiWord::BIT);
-        let s = e.cpus.this_cpu(this);
+            .test_and_clear_bit::<{ PvEoiWord::BIT }>(this, PvEoiWord::WORD);
         if skip {
             s.skipped.inc();
         } else {
@@ -165,7 +163,7 @@ struct Running {
     /// The hotplug state: its removal unregisters every CPU's word with the host.
     _hotplug: Pin<KBox<cpuhp::Registration<Hotplug>>>,
     /// The override: removed next, so no CPU reads the words any more.
-    _override: apic_eoi::Registration<EoiOps>,
+    _override: apic_eoi::Registration<Eoi>,
 }
 
 /// The PV EOI feature, registered; dropping it tears everything down, then logs the totals.
@@ -217,7 +215,7 @@ impl GuestFeature for PvEoi {
         )?;
         // The override first: with no word registered yet it always writes the register, and
         // `EBUSY` (the in-tree or Hyper-V override) is found before any MSR is written.
-        let eoi_override = apic_eoi::Registration::new(EoiOps(eoi.clone())).inspect_err(|e| {
+        let eoi_override = apic_eoi::Registration::new(eoi.clone()).inspect_err(|e| {
             if *e == EBUSY {
                 pr_info!("PV EOI: another EOI override is installed; boot with kvm-pv-ext to use this module's\n");
             }

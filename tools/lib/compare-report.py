@@ -3,7 +3,9 @@
 """compare-report: table and plot of `make compare` (tools/make/compare.sh).
 
 Input: results.tsv, lines "SIDE KEY VALUE..." from the compare plan, where SIDE
-is A (in-tree kvm-clock) or B (kvm-clock-rs) and the benchmarks give "CALLS NS".
+is A (in-tree C features) or B (the module) and the benchmarks give "CALLS NS";
+pv_eoi lines give the host model's "INTERRUPTS EOI_WRITES COMPLETED TAKEN_BACK",
+eoi_path_fast/slow the instructions of the EOI hook's paths.
 Under icount shift 0 a virtual ns is one guest instruction, so NS / CALLS is
 instructions per call.  Writes an RST table and a PNG bar chart.
 """
@@ -77,6 +79,38 @@ def main():
          fmt(sra), fmt(srb), fmt(ratio(srb, sra), 3)),
         ("(d) runs", " ".join(fmt(x) for x in sra_runs), " ".join(fmt(x) for x in srb_runs), ""),
     ]
+    def eoi(side, key):
+        v = data.get((side, key))
+        if not v:
+            return None
+        irqs, writes, completed, taken = (int(x) for x in v[-1][:4])
+        share = completed / (completed + writes) if completed + writes else None
+        per_k = 1000 * writes / irqs if irqs else None
+        return share, per_k, irqs, writes, completed, taken
+
+    ea, eb, eo = eoi("A", "pv_eoi"), eoi("B", "pv_eoi"), eoi("B", "pv_eoi_off")
+    pick = lambda e, i: None if e is None else e[i]  # noqa: E731
+
+    def path(side, kind):
+        v = data.get((side, f"eoi_path_{kind}"))
+        return int(v[-1][0]) if v else None
+
+    pfa, pfb, psa, psb = path("A", "fast"), path("B", "fast"), path("A", "slow"), path("B", "slow")
+    ifmt = lambda x: "n/a" if x is None else str(x)  # noqa: E731
+    eoi_rows = [
+        ("(e) EOIs that skip the APIC write (host: completed / (completed + EOI writes))",
+         fmt(pick(ea, 0), 3), fmt(pick(eb, 0), 3), fmt(ratio(pick(eb, 0), pick(ea, 0)), 3)),
+        ("(e) APIC EOI register writes per 1000 interrupts", fmt(pick(ea, 1)), fmt(pick(eb, 1)),
+         fmt(ratio(pick(eb, 1), pick(ea, 1)), 3)),
+        ("(e) ... with PV EOI off (B, module unloaded)", "", fmt(pick(eo, 1)), ""),
+        ("(e) interrupts, EOI writes, PV EOI completed, taken back",
+         "n/a" if ea is None else " ".join(map(str, ea[2:])),
+         "n/a" if eb is None else " ".join(map(str, eb[2:])), ""),
+        ("(e) EOI hook, instructions: PV EOI armed (skips the write)", ifmt(pfa), ifmt(pfb),
+         fmt(ratio(pfb, pfa), 2)),
+        ("(e) EOI hook, instructions: not armed (up to the APIC driver's EOI)", ifmt(psa), ifmt(psb),
+         fmt(ratio(psb, psa), 2)),
+    ]
     for key, label in (("ktime_warp", "(c) ktime_get() warps across CPUs (reads)"),
                        ("user_warp", "(c) clock_gettime() warps across CPUs (reads)"),
                        ("raw_warp", "(c) raw kvm-clock-rs warps across CPUs (reads)")):
@@ -85,6 +119,7 @@ def main():
         cell = lambda r, w: "n/a" if r is None else f"{w} ({r})"  # noqa: E731
         rows.append((label, cell(ra, wa), cell(rbb, wb), ""))
     rows += steal_rows
+    rows += eoi_rows
 
     head = ("Measurement", "A: in-tree C", "B: kvm_guest_rs", "B/A")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
@@ -95,13 +130,13 @@ def main():
     with open(sys.argv[2], "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [4, 1.6]})
     labels = ["ktime_get()\n(kernel)", "clock_gettime()\n(user space)", "raw read\n(kvm-clock-rs)",
-              "steal-clock read\n(scheduler)"]
-    a_vals = [ka or 0, ua or 0, 0, sra or 0]
-    b_vals = [kb or 0, ub or 0, rb or 0, srb or 0]
+              "steal-clock read\n(scheduler)", "EOI hook\n(PV EOI armed)"]
+    a_vals = [ka or 0, ua or 0, 0, sra or 0, pfa or 0]
+    b_vals = [kb or 0, ub or 0, rb or 0, srb or 0, pfb or 0]
     x = range(len(labels))
-    ax.bar([i - 0.2 for i in x], a_vals, 0.4, label="A: in-tree C (kvm-clock, kvm_steal_clock)")
+    ax.bar([i - 0.2 for i in x], a_vals, 0.4, label="A: in-tree C (kvm-clock, kvm_steal_clock, PV EOI)")
     ax.bar([i + 0.2 for i in x], b_vals, 0.4, label="B: kvm_guest_rs (Rust module)")
     for i, (a, b) in enumerate(zip(a_vals, b_vals)):
         if a:
@@ -109,10 +144,19 @@ def main():
         if b:
             ax.text(i + 0.2, b, f"{b:.0f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(list(x))
-    ax.set_xticklabels(labels)
+    ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylabel("guest instructions per call\n(icount shift 0)")
-    ax.set_title("Read cost on the KVM host model, same kernel image")
-    ax.legend(fontsize=8)
+    ax.set_title("Cost on the KVM host model, same kernel image", fontsize=10)
+    ax.legend(fontsize=7)
+    eoi_labels = ["A", "B", "off"]
+    eoi_vals = [pick(ea, 1) or 0, pick(eb, 1) or 0, pick(eo, 1) or 0]
+    ax2.bar(range(3), eoi_vals, 0.6, color=["C0", "C1", "C7"])
+    for i, v in enumerate(eoi_vals):
+        ax2.text(i, v, f"{v:.0f}", ha="center", va="bottom", fontsize=8)
+    ax2.set_xticks(range(3))
+    ax2.set_xticklabels(eoi_labels)
+    ax2.set_ylabel("APIC EOI writes\nper 1000 interrupts")
+    ax2.set_title("PV EOI: exits left", fontsize=10)
     fig.tight_layout()
     fig.savefig(sys.argv[3], dpi=120)
 

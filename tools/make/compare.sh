@@ -11,7 +11,11 @@
 # kernel and the raw kvm-clock-rs read, (b) user-space
 # clock_gettime(CLOCK_MONOTONIC), vDSO in A and system call in B, (c) warps
 # across CPUs, (d) steal time: /proc/stat against the injected steal, and the
-# cost of a steal-clock read in B.  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
+# cost of a steal-clock read in B, (e) PV EOI: the share of EOIs that skip the
+# APIC write and the EOI register writes per 1000 interrupts, A, B and B with PV
+# EOI off, on one fixed interrupt workload (the boots have a PCI serial port and
+# the host channel), and the instructions on the EOI hook's two paths
+# (tools/lib/eoi-path-count.py on the same binaries).  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
 # report.rst and compare.png, and prints the table.
 #   FLAVOUR=default|debug   kernel flavour (default: default, no debugging)
 #   QEMU_MODEL=PATH         the model binary (default: $KGR_CACHE/qemu/build-*/)
@@ -39,6 +43,7 @@ for side in A B; do
 	start=$(date +%s)
 	rc=0
 	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu max,x-tcg-kvm-pv=on,x-steal-ppm=$STEAL_PPM --icount 0 \
+		--hostctl --qemu-arg -chardev --qemu-arg null,id=kgr-lvl --qemu-arg -device --qemu-arg pci-serial,chardev=kgr-lvl \
 		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$OUT/initramfs.cpio.gz" --plan clock-cost \
 		--append "$append" --timeout 3600 --log "$OUT/$side.console" --ktap "$OUT/$side.ktap" || rc=$?
 	kgr_step "boot $side: exit $rc in $(($(date +%s) - start)) s"
@@ -46,6 +51,9 @@ for side in A B; do
 	sed -n 's/^# compare //p' "$OUT/$side.ktap" >>"$OUT/results.tsv"
 	grep -E '^(not )?ok ' "$OUT/$side.ktap" >&2 || true
 done
+# (e) The EOI hooks' paths, counted in the binaries both boots ran.
+"$KGR_REPO/tools/lib/eoi-path-count.py" "$KOUT/vmlinux" "$KO" | sed 's/^\([AB]\) \([a-z]*\) \([0-9]*\).*/\1 eoi_path_\2 \3/' >>"$OUT/results.tsv" ||
+	kgr_step "eoi-path-count: a hook path was not found"
 
 venv="$KGR_CACHE/plot-venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then

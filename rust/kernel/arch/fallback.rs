@@ -126,11 +126,12 @@ pub fn rdtsc_ordered() -> u64 {
 /// # Safety
 ///
 /// `word` must be valid and 4-byte aligned and accessed concurrently only with atomic (or
-/// single-instruction) operations; `bit` must be below 32.
+/// single-instruction) operations. `BIT` must be below 32 (a build error otherwise).
 #[cfg(CONFIG_X86)]
 #[inline(always)]
-pub unsafe fn test_and_clear_bit_u32(word: *mut u32, bit: u32) -> bool {
-    let mask = 1u32 << bit;
+pub unsafe fn test_and_clear_bit_u32<const BIT: u32>(word: *mut u32) -> bool {
+    const { assert!(BIT < 32) };
+    let mask = 1u32 << BIT;
     // SAFETY: Guaranteed by the caller.
     let a = unsafe { Atomic::from_ptr(word) };
     let mut old = a.load(Relaxed);

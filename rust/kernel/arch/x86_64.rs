@@ -301,20 +301,25 @@ pub fn rdtsc_ordered() -> u64 {
 /// # Safety
 ///
 /// `word` must be valid and 4-byte aligned, accessed concurrently only by the current CPU
-/// (including its interrupts) and the hypervisor, with marked accesses; `bit` must be below 32.
+/// (including its interrupts) and the hypervisor, with marked accesses. `BIT` must be below 32
+/// (a build error otherwise).
 #[inline(always)]
-pub unsafe fn test_and_clear_bit_u32(word: *mut u32, bit: u32) -> bool {
-    let was_set: u8;
-    // SAFETY: Guaranteed by the caller; with a register bit offset below 32, `BTR` touches only
-    // the 32-bit word at `word`.
-    unsafe {
-        crate::asm!(
-            "btrl {bit:e}, ({word})\n\tsetc {was}";
-            bit = in(reg) bit,
-            word = in(reg) word,
-            was = out(reg_byte) was_set,
-            options(nostack),
-        )
-    };
-    was_set != 0
+pub unsafe fn test_and_clear_bit_u32<const BIT: u32>(word: *mut u32) -> bool {
+    const { assert!(BIT < 32) };
+    'set: {
+        // SAFETY: Guaranteed by the caller; with an immediate bit offset below 32, `BTR` touches
+        // only the 32-bit word at `word`. The jump leaves the asm only for the label block.
+        unsafe {
+            crate::asm!(
+                "btrl ${bit}, ({word})\n\tjc {was_set}";
+                bit = const BIT,
+                word = in(reg) word,
+                was_set = label {
+                    break 'set true;
+                },
+                options(nostack),
+            )
+        };
+        false
+    }
 }

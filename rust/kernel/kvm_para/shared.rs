@@ -843,24 +843,27 @@ impl<R: HostRecord> PerCpu<R> {
         self.state.disable(cpu, &irq)
     }
 
-    /// Clears bit `bit` of the `u32` at byte `offset` of the current CPU's record and returns
-    /// whether it was set, in one instruction (`__test_and_clear_bit()`: `BTR` without `LOCK`).
+    /// Clears bit `BIT` of the `u32` at byte `offset` of the current CPU's record and returns
+    /// whether it was set, in one instruction (`__test_and_clear_bit()`: `BTR` without `LOCK`,
+    /// with `BIT` as an immediate and the result as a jump).
     ///
     /// Only this CPU and the host (between two instructions of this CPU) access the word, so one
     /// unlocked instruction is atomic enough, as in C's PV EOI path.
     ///
+    /// `BIT` must be below 32 (a build error otherwise).
+    ///
     /// # Panics
     ///
-    /// Panics if the word lies outside the record or `bit` is not below 32 (a build error for
-    /// constant arguments).
+    /// Panics if the word lies outside the record or is not aligned (a build error for a
+    /// constant `offset`).
     #[inline(always)]
-    pub fn test_and_clear_bit(&self, cpu: ThisCpu<'_>, offset: usize, bit: u32) -> bool {
-        assert!(bit < 32);
+    pub fn test_and_clear_bit<const BIT: u32>(&self, cpu: ThisCpu<'_>, offset: usize) -> bool {
         let word = self.this_slot(cpu).word::<u32>(offset);
         // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
-        // `self`, and `bit < 32`. Only this CPU (`cpu` proves the context cannot migrate) and the
-        // host access it, and guest accesses to records are marked (volatile or atomic).
-        unsafe { crate::arch::test_and_clear_bit_u32(word, bit) }
+        // `self`; `BIT < 32` is checked at build time. Only this CPU (`cpu` proves the context
+        // cannot migrate) and the host access it, and guest accesses to records are marked
+        // (volatile or atomic).
+        unsafe { crate::arch::test_and_clear_bit_u32::<BIT>(word) }
     }
 
     /// Atomically replaces the `u32` at byte `offset` of the current CPU's record with 0 and

@@ -24,7 +24,7 @@ B) want=kvm-clock-rs ;;
 	exit 4
 	;;
 esac
-ktap_set_plan 7
+ktap_set_plan 8
 emit() { echo "# compare $SIDE $1 $2"; }
 field() { echo "$2" | awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
 
@@ -116,4 +116,38 @@ while [ $i -lt "$RUNS" ]; do
 	i=$((i + 1))
 done
 if [ $ok = 1 ]; then ktap_test_pass "compare $SIDE: steal time measured"; else ktap_test_fail "compare $SIDE: steal time measured"; fi
+
+# (e) PV EOI, last: it asks the host model for its counters (hostq stops the VM
+# for a snapshot), which the rows above must not depend on. One fixed interrupt
+# workload (irq_storm -n: IPIs, the local timer, the level-triggered PCI serial
+# line), with the model's delivered interrupts, EOI register writes and PV EOI
+# completions around it: in A the in-tree PV EOI, in B the module's, and in B
+# again with PV EOI off (kvm-clock-rs unbound, the module unloaded: the in-tree
+# guest stands down under kvm-pv-ext, so nothing skips an EOI).
+tty=""
+for t in /sys/class/tty/ttyS*; do
+	case "$(readlink -f "$t/device" 2>/dev/null)" in */pci*) tty=/dev/${t##*/} && break ;; esac
+done
+eoi_counters() {
+	hostq cpu-sum x-kvm-pv-apic-irqs x-kvm-pv-apic-eoi-writes x-kvm-pv-pv-eoi-completed \
+		x-kvm-pv-pv-eoi-taken-back | awk '{ printf "%s ", $2 }'
+}
+# eoi_run KEY: the workload between two snapshots; emits "KEY IRQS WRITES COMPLETED TAKEN_BACK".
+eoi_run() {
+	set -- "$1" $(eoi_counters)
+	"$ST/irq_storm" -n "${KGR_COMPARE_EOI_ROUNDS:-2000}" $tty >/dev/null || return 1
+	set -- "$@" $(eoi_counters)
+	[ $# = 9 ] || return 1
+	emit "$1" "$(($6 - $2)) $(($7 - $3)) $(($8 - $4)) $(($9 - $5))"
+}
+if [ -z "$tty" ] || ! hostq cpu-path 0 >/dev/null 2>&1; then
+	ktap_test_fail "compare $SIDE: PV EOI measured (no PCI serial port or no host channel)"
+elif eoi_run pv_eoi && { [ "$SIDE" = A ] || {
+	# Off: the next clocksource, then no module.
+	echo kvm-clock-rs >$CS/unbind_clocksource && rmmod kvm_guest_rs && eoi_run pv_eoi_off
+}; }; then
+	ktap_test_pass "compare $SIDE: PV EOI measured"
+else
+	ktap_test_fail "compare $SIDE: PV EOI measured"
+fi
 ktap_finished
