@@ -22,6 +22,13 @@
 //! kernel when its owner module goes, before the module's text is freed, and its data is never
 //! freed.
 //!
+//! # Exactly one end of interrupt
+//!
+//! [`EoiOverride::eoi`] gets an [`EoiContext`], which only the trampoline makes, and returns an
+//! [`Ended`] proof, which safe code cannot forge, or `None` for the APIC driver's EOI. KVM's PV
+//! EOI gives the proof (`PerCpu::<PvEoiWord>::pv_eoi()`, here), and needs the context too, so
+//! nothing outside the EOI path can take an armed bit away from its interrupt.
+//!
 //! C header: [`arch/x86/include/asm/apic.h`](srctree/arch/x86/include/asm/apic.h)
 
 use crate::{
@@ -29,11 +36,55 @@ use crate::{
     bindings,
     error::to_result,
     ffi::c_void,
+    kvm_para::{
+        abi::PvEoiWord,
+        shared::PerCpu, //
+    },
     module::this_module,
     preempt::ThisCpu,
     prelude::*,
     sync::Arc, //
 };
+use core::marker::PhantomData;
+
+/// The EOI path of the current CPU: what [`EoiOverride::eoi`] gets.
+///
+/// Only a [`Registration`]'s trampoline creates one, while the kernel ends an interrupt, so code
+/// that holds one runs in that path; nothing else can call [`EoiOverride::eoi`].
+pub struct EoiContext<'a> {
+    this: ThisCpu<'a>,
+}
+
+impl<'a> EoiContext<'a> {
+    /// Returns the CPU that ends the interrupt.
+    #[inline(always)]
+    pub fn this_cpu(&self) -> ThisCpu<'a> {
+        self.this
+    }
+}
+
+/// Proof that the interrupt in service on the current CPU has ended without the APIC's EOI
+/// register: the hypervisor completes it.
+///
+/// Tied to the [`EoiContext`] it was made in (invariant in `'a`), so it cannot be kept for a
+/// later interrupt.
+pub struct Ended<'a> {
+    _ctx: PhantomData<fn(&'a ()) -> &'a ()>,
+}
+
+impl<'a> Ended<'a> {
+    /// Returns the proof for the interrupt `ctx` ends.
+    ///
+    /// # Safety
+    ///
+    /// The interrupt in service on `ctx`'s CPU must have been ended in a way the hypervisor
+    /// completes (e.g. KVM's PV EOI bit, armed for it, cleared in one instruction), exactly once.
+    #[inline(always)]
+    pub unsafe fn new_unchecked(ctx: &'a EoiContext<'a>) -> Self {
+        let _ = ctx;
+        Self { _ctx: PhantomData }
+    }
+}
 
 /// What ends interrupts on every CPU instead of the APIC driver's EOI.
 ///
@@ -43,28 +94,53 @@ use crate::{
 /// must be the same (as with every `#[vtable]` registration of the kernel crate).
 #[vtable]
 pub trait EoiOverride: Send + Sync + Sized + 'static {
-    /// Ends the interrupt in service on `this` CPU without the APIC's EOI register, if it can:
-    /// returns `true` if it did, `false` to have the APIC driver's EOI done (`apic_eoi_native()`,
-    /// called right after it returns).
+    /// Ends the interrupt in service on `ctx`'s CPU without the APIC's EOI register, if it can:
+    /// returns the proof that it did ([`Ended`], which only a hypervisor interface of the kernel
+    /// crate gives out, e.g. `kvm_para::shared::PerCpu::<PvEoiWord>::pv_eoi()`), or `None` to
+    /// have the APIC driver's EOI done (`apic_eoi_native()`, called right after it returns). So
+    /// an interrupt is ended exactly once, whatever the implementation does.
     ///
     /// Runs in every interrupt of every CPU, in hardirq context or with interrupts disabled
     /// (also while a CPU comes online and clears its in-service interrupts, before any of its
     /// hotplug callbacks ran), never in NMI. It must not sleep, take locks, allocate, or print but
-    /// deferred, and it must not return `true` unless the interrupt really ended: an interrupt
-    /// never ended blocks every interrupt of lower or equal priority on that CPU.
+    /// deferred.
     ///
     /// Tracing: Rust code is not compiled with function-tracing entries, so the function tracer
     /// cannot recurse into it from the interrupt paths. It is instrumented by KASAN, which is
     /// fine: every `apic_eoi()` call is inside an instrumentation region, never in `noinstr`
     /// code, and KASAN's checks are valid in hardirq context.
-    fn eoi(&self, this: ThisCpu<'_>) -> bool;
+    fn eoi<'a>(&self, ctx: &'a EoiContext<'a>) -> Option<Ended<'a>>;
+}
+
+impl PerCpu<PvEoiWord> {
+    /// KVM's PV EOI, in the EOI path `ctx`: clears bit 0 of the current CPU's word in one
+    /// instruction (`__test_and_clear_bit()`: `BTR` without `LOCK`, the result as a jump) and, if
+    /// it was set, returns the proof that the interrupt in service has ended.
+    ///
+    /// The host sets the bit only when it injects an interrupt it completes by itself once the
+    /// guest cleared the bit, and it looks at the word only between two instructions of this CPU,
+    /// so one unlocked instruction is what the ABI needs (a load and a store could let the host
+    /// take the EOI back in between, and both would skip it). The guest only ever clears the
+    /// word, so a set bit is the host's. Only code in the EOI path can call this, so no other
+    /// context can take the bit away from the EOI it belongs to.
+    #[inline(always)]
+    pub fn pv_eoi<'a>(&self, ctx: &'a EoiContext<'a>) -> Option<Ended<'a>> {
+        let word = self.this_slot(ctx.this_cpu()).word::<u32>(PvEoiWord::WORD);
+        // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
+        // `self`; the bit is below 32. Only this CPU (the EOI path runs with interrupts off) and
+        // the host access it, and guest accesses to records are marked (volatile or atomic).
+        let was_set = unsafe { crate::arch::test_and_clear_bit_u32::<{ PvEoiWord::BIT }>(word) };
+        // SAFETY: The host armed the bit for the interrupt in service and completes it now that
+        // the guest cleared it; cleared once, by this call.
+        was_set.then(|| unsafe { Ended::new_unchecked(ctx) })
+    }
 }
 
 /// Ends the interrupt in service on the current CPU through the APIC driver's own EOI (the
 /// APIC's EOI register), whatever override is installed.
 ///
 /// For an [`EoiOverride`] that cannot end an interrupt itself; a [`Registration`] calls it when
-/// [`EoiOverride::eoi`] returns `false`. Not public: outside an interrupt it would end an
+/// [`EoiOverride::eoi`] returns `None`. Not public: outside an interrupt it would end an
 /// interrupt another context is still handling.
 #[inline(always)]
 fn eoi_native() {
@@ -84,10 +160,11 @@ fn eoi_native() {
 /// ```
 /// use kernel::{
 ///     apic_eoi::{
+///         Ended,
+///         EoiContext,
 ///         EoiOverride,
 ///         Registration, //
 ///     },
-///     preempt::ThisCpu,
 ///     prelude::*,
 ///     sync::{
 ///         atomic::{
@@ -103,9 +180,9 @@ fn eoi_native() {
 ///
 /// #[vtable]
 /// impl EoiOverride for Count {
-///     fn eoi(&self, _this: ThisCpu<'_>) -> bool {
+///     fn eoi<'a>(&self, _ctx: &'a EoiContext<'a>) -> Option<Ended<'a>> {
 ///         self.0.add(1, Relaxed);
-///         false
+///         None
 ///     }
 /// }
 ///
@@ -167,7 +244,8 @@ impl<T: EoiOverride> Registration<T> {
         // SAFETY: The kernel ends interrupts with interrupts disabled, so the caller stays on
         // this CPU.
         let this = unsafe { ThisCpu::new_unchecked(arch::raw_smp_processor_id()) };
-        if !data.eoi(this) {
+        let ctx = EoiContext { this };
+        if data.eoi(&ctx).is_none() {
             eoi_native();
         }
     }

@@ -28,7 +28,12 @@
 //! state (the MSR is 0 on every CPU), the override, and only then the words.
 
 use kernel::{
-    apic_eoi, cpuhp,
+    apic_eoi::{
+        self,
+        Ended,
+        EoiContext, //
+    },
+    cpuhp,
     kvm_para::{
         abi::PvEoiWord,
         msr::PV_EOI_EN,
@@ -43,6 +48,7 @@ use kernel::{
     sync::{
         atomic::{
             Atomic,
+            AtomicFlag,
             Relaxed, //
         },
         Arc,
@@ -84,25 +90,26 @@ pub(crate) struct Eoi {
     words: PerCpu<PvEoiWord>,
     /// Per-CPU statistics.
     cpus: PerCpuBox<CpuEoi>,
+    /// Set once every online CPU registered its word at load: a CPU that comes online later and
+    /// whose word the host refuses still comes online, writing the EOI register.
+    started: AtomicFlag,
 }
 
 /// The EOI override.
 #[vtable]
 impl apic_eoi::EoiOverride for Eoi {
     #[inline]
-    fn eoi(&self, this: ThisCpu<'_>) -> bool {
+    fn eoi<'a>(&self, ctx: &'a EoiContext<'a>) -> Option<Ended<'a>> {
         // Before the `BTR`, so that both per-CPU addresses share one load of the CPU's offset.
-        let s = self.cpus.this_cpu(this);
+        let s = self.cpus.this_cpu(ctx.this_cpu());
         // One `BTR`: the host never sees the bit read but not cleared.
-        let skip = self
-            .words
-            .test_and_clear_bit::<{ PvEoiWord::BIT }>(this, PvEoiWord::WORD);
-        if skip {
+        let ended = self.words.pv_eoi(ctx);
+        if ended.is_some() {
             s.skipped.inc();
         } else {
             s.native.inc();
         }
-        skip
+        ended
     }
 }
 
@@ -116,7 +123,12 @@ impl cpuhp::Operations for Hotplug {
     fn online(&self, cpu: ThisCpu<'_>) -> Result {
         let e = &self.0;
         // Zeroes the word, then publishes it, with interrupts off.
-        feature::enable_record("PV EOI", &e.words, cpu)?;
+        match feature::enable_record("PV EOI", &e.words, cpu) {
+            Ok(()) => {}
+            // Logged; the word stays zero, so this CPU's EOIs write the register.
+            Err(err) if err == EIO && e.started.load(Relaxed) => return Ok(()),
+            Err(err) => return Err(err),
+        }
         e.cpus.this_cpu(cpu).registrations.add(1, Relaxed);
         Ok(())
     }
@@ -210,6 +222,7 @@ impl GuestFeature for PvEoi {
                     },
                     GFP_KERNEL,
                 )?,
+                started: AtomicFlag::new(false),
             },
             GFP_KERNEL,
         )?;
@@ -230,6 +243,7 @@ impl GuestFeature for PvEoi {
                     e
                 }
             })?;
+        eoi.started.store(true, Relaxed);
         let dir = env.sysfs.subdir(c"pv_eoi")?;
         let files = sysfs::Group::new(&dir, eoi.clone(), ATTRS)?;
         let cpu_files = counters::cpu_groups(&dir, &eoi, &eoi.cpus, CPU_ATTRS)?;

@@ -237,7 +237,7 @@ impl<T: HostRecord> Slot<'_, T> {
     ///
     /// Panics if it does not (a build error for a constant `offset`, as the callers pass).
     #[inline(always)]
-    fn word<W>(&self, offset: usize) -> *mut W {
+    pub(crate) fn word<W>(&self, offset: usize) -> *mut W {
         assert!(offset % size_of::<W>() == 0 && offset + size_of::<W>() <= size_of::<T>());
         // SAFETY: The word lies inside the record (checked above).
         unsafe { self.ptr.as_ptr().cast::<u8>().add(offset).cast::<W>() }
@@ -841,29 +841,6 @@ impl<R: HostRecord> PerCpu<R> {
         not_in_nmi()?;
         let irq = local_interrupt_disable();
         self.state.disable(cpu, &irq)
-    }
-
-    /// Clears bit `BIT` of the `u32` at byte `offset` of the current CPU's record and returns
-    /// whether it was set, in one instruction (`__test_and_clear_bit()`: `BTR` without `LOCK`,
-    /// with `BIT` as an immediate and the result as a jump).
-    ///
-    /// Only this CPU and the host (between two instructions of this CPU) access the word, so one
-    /// unlocked instruction is atomic enough, as in C's PV EOI path.
-    ///
-    /// `BIT` must be below 32 (a build error otherwise).
-    ///
-    /// # Panics
-    ///
-    /// Panics if the word lies outside the record or is not aligned (a build error for a
-    /// constant `offset`).
-    #[inline(always)]
-    pub fn test_and_clear_bit<const BIT: u32>(&self, cpu: ThisCpu<'_>, offset: usize) -> bool {
-        let word = self.this_slot(cpu).word::<u32>(offset);
-        // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
-        // `self`; `BIT < 32` is checked at build time. Only this CPU (`cpu` proves the context
-        // cannot migrate) and the host access it, and guest accesses to records are marked
-        // (volatile or atomic).
-        unsafe { crate::arch::test_and_clear_bit_u32::<BIT>(word) }
     }
 
     /// Atomically replaces the `u32` at byte `offset` of the current CPU's record with 0 and

@@ -8,7 +8,7 @@
 # control case, so a broken harness cannot pass the others) or a rustc error
 # code (the build fails with that code).  What they show: safe code cannot
 # name an arbitrary MSR for host-shared memory, forge a descriptor, publish
-# async PF records, or write an MSR.
+# async PF records, write an MSR, or end an interrupt outside the EOI path.
 set -uo pipefail
 KGR_TAG=compile-fail
 . "$(dirname "$0")/../../lib/lib.sh"

@@ -64,7 +64,7 @@ if ! grep -qw kvm-pv-ext /proc/cmdline; then
 	ktap_skip_all "the in-tree PV EOI runs (boot with kvm-pv-ext)"
 	exit 4
 fi
-ktap_set_plan 12
+ktap_set_plan 14
 
 # The PCI serial port: its tty and its IRQ (a level-triggered IOAPIC line).
 TTY="" LINE=""
@@ -151,7 +151,7 @@ else
 	ktap_test_skip "CPU1 offline/online: no CPU1 or not hotpluggable"
 fi
 
-# 10-11: a host that refuses the MSR (#GP): PV EOI off, logged; the rest works.
+# 10-12: a host that refuses the MSR (#GP): PV EOI off, logged; the rest works.
 if kgr_knob x-pv-eoi-refuse true; then
 	mark=$(dmesg | wc -l)
 	"$ST/modload" $MOD kvmclock=0 >/tmp/modload.out
@@ -161,12 +161,27 @@ if kgr_knob x-pv-eoi-refuse true; then
 	kgr_result '[ ! -e $P ] && [ -e /sys/kernel/kvm_guest_rs/steal_time ] && msr_zero && rmmod kvm_guest_rs' \
 		"... with no pv_eoi files, steal time on, MSR 0; rmmod succeeds"
 	kgr_knob x-pv-eoi-refuse false
+	# Refused for a CPU that comes online after the load: it still comes online.
+	if [ -w /sys/devices/system/cpu/cpu1/online ]; then
+		"$ST/modload" $MOD kvmclock=0 >/dev/null
+		kgr_knob x-pv-eoi-refuse true
+		mark=$(dmesg | wc -l)
+		echo 0 >/sys/devices/system/cpu/cpu1/online
+		echo 1 >/sys/devices/system/cpu/cpu1/online
+		on=$(cat /sys/devices/system/cpu/cpu1/online)
+		kgr_knob x-pv-eoi-refuse false
+		kgr_result '[ "$on" = 1 ] && [ "$(cat $P/cpu1/enabled)" = 0 ] && [ "$(cat $P/cpu0/enabled)" = 1 ] && dmesg | tail -n +$((mark + 1)) | grep -q "CPU1: MSR 0x4b564d04: registration failed" && "$ST/irq_storm" 1 $TTY >/dev/null && rmmod kvm_guest_rs && msr_zero' \
+			"refused on a CPU coming online later: the CPU comes online without PV EOI, logged; interrupts still end"
+	else
+		ktap_test_skip "refused on a CPU coming online later: no CPU1 or not hotpluggable"
+	fi
 else
 	ktap_test_fail "x-pv-eoi-refuse: the host model does not have the knob"
 	ktap_test_skip "x-pv-eoi-refuse: follow-up"
+	ktap_test_skip "x-pv-eoi-refuse: follow-up"
 fi
 
-# 12: a clean kernel log.
+# 13: a clean kernel log.
 new_dmesg >/tmp/dmesg.new
 kgr_test_clean_log "possible recursive locking|circular locking|inconsistent lock state|sleeping function called|nobody cared" </tmp/dmesg.new
 ktap_finished
