@@ -80,13 +80,16 @@ def main():
         ("(d) runs", " ".join(fmt(x) for x in sra_runs), " ".join(fmt(x) for x in srb_runs), ""),
     ]
     def eoi(side, key):
+        """Sums of the runs: share, writes per 1000 interrupts, totals, and per-run shares."""
         v = data.get((side, key))
         if not v:
             return None
-        irqs, writes, completed, taken = (int(x) for x in v[-1][:4])
+        runs = [tuple(int(x) for x in r[:4]) for r in v]
+        irqs, writes, completed, taken = (sum(r[i] for r in runs) for i in range(4))
         share = completed / (completed + writes) if completed + writes else None
         per_k = 1000 * writes / irqs if irqs else None
-        return share, per_k, irqs, writes, completed, taken
+        shares = [r[2] / (r[2] + r[1]) if r[1] + r[2] else 0 for r in runs]
+        return share, per_k, irqs, writes, completed, taken, shares
 
     ea, eb, eo = eoi("A", "pv_eoi"), eoi("B", "pv_eoi"), eoi("B", "pv_eoi_off")
     pick = lambda e, i: None if e is None else e[i]  # noqa: E731
@@ -103,9 +106,11 @@ def main():
         ("(e) APIC EOI register writes per 1000 interrupts", fmt(pick(ea, 1)), fmt(pick(eb, 1)),
          fmt(ratio(pick(eb, 1), pick(ea, 1)), 3)),
         ("(e) ... with PV EOI off (B, module unloaded)", "", fmt(pick(eo, 1)), ""),
-        ("(e) interrupts, EOI writes, PV EOI completed, taken back",
-         "n/a" if ea is None else " ".join(map(str, ea[2:])),
-         "n/a" if eb is None else " ".join(map(str, eb[2:])), ""),
+        ("(e) runs: share of each", "n/a" if ea is None else " ".join(fmt(x, 3) for x in ea[6]),
+         "n/a" if eb is None else " ".join(fmt(x, 3) for x in eb[6]), ""),
+        ("(e) interrupts, EOI writes, PV EOI completed, taken back (all runs)",
+         "n/a" if ea is None else " ".join(map(str, ea[2:6])),
+         "n/a" if eb is None else " ".join(map(str, eb[2:6])), ""),
         ("(e) EOI hook, instructions: PV EOI armed (skips the write)", ifmt(pfa), ifmt(pfb),
          fmt(ratio(pfb, pfa), 2)),
         ("(e) EOI hook, instructions: not armed (up to the APIC driver's EOI)", ifmt(psa), ifmt(psb),
