@@ -54,9 +54,11 @@ irqs() {
 if [ "$MODE" = intree ]; then
 	ktap_set_plan 2
 	mark=$(dmesg | wc -l)
-	kgr_result '"$ST/modload" $MOD kvmclock=0 >/dev/null && dmesg | tail -n +$((mark + 1)) | grep -qE "feature pv_eoi: (the in-tree PV EOI runs|another user holds)"' \
+	kgr_result '"$ST/modload" $MOD >/dev/null && dmesg | tail -n +$((mark + 1)) | grep -qE "feature pv_eoi: (the in-tree PV EOI runs|another user holds)"' \
 		"A: the module loads and says the in-tree PV EOI owns the feature"
-	kgr_result '[ ! -e $P ] && [ -e /sys/kernel/kvm_guest_rs ] && rmmod kvm_guest_rs' "A: no pv_eoi files, rmmod succeeds"
+	# The other features work: kvm-clock-rs (booted with no-kvmclock) is the clocksource.
+	kgr_result '[ ! -e $P ] && [ -e /sys/kernel/kvm_guest_rs/kvmclock ] && [ "$(cat $CS/current_clocksource)" = kvm-clock-rs ] && echo kvm-clock-rs >$CS/unbind_clocksource && rmmod kvm_guest_rs' \
+		"A: no pv_eoi files, kvm-clock-rs runs; unbind and rmmod succeed"
 	ktap_finished
 fi
 
