@@ -68,6 +68,9 @@ pub(crate) const REFUSED: Error = EREMOTEIO;
 pub(crate) enum Skip {
     /// The host lacks what the feature needs after all. Nothing is logged.
     Unsupported,
+    /// The host refused the feature's MSR (`#GP`) although its CPUID bit is set. Logged as for
+    /// [`REFUSED`].
+    Refused,
     /// Someone else (typically the in-tree C guest) owns what the feature needs. The text says
     /// who and how to free it; [`start`] logs it as `feature NAME: TEXT`.
     OtherOwner(&'static str),
@@ -147,6 +150,10 @@ pub(crate) fn start<T: GuestFeature>(
             r => r.map(Some),
         },
         Err(Skip::Unsupported) => Ok(None),
+        Err(Skip::Refused) => {
+            pr_info!("feature {}: the host refused its MSR (#GP); off\n", T::NAME);
+            Ok(None)
+        }
         Err(Skip::OtherOwner(why)) => {
             pr_info!("feature {}: {}\n", T::NAME, why);
             Ok(None)

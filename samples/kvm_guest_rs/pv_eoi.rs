@@ -197,7 +197,10 @@ impl GuestFeature for PvEoi {
         if !host.has(Feature::PV_EOI) {
             return Ok(Err(Skip::Unsupported));
         }
-        if PV_EOI_EN.msr().read_safe()? != 0 {
+        let Ok(value) = PV_EOI_EN.msr().read_safe() else {
+            return Ok(Err(Skip::Refused));
+        };
+        if value != 0 {
             return Ok(Err(Skip::OtherOwner(
                 "the in-tree PV EOI runs; boot with kvm-pv-ext to use this module's",
             )));
