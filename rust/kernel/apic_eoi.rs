@@ -40,7 +40,7 @@ use crate::{
         abi::PvEoiWord,
         shared::PerCpu, //
     },
-    module::this_module,
+    leak_guard::module_of,
     preempt::ThisCpu,
     prelude::*,
     sync::Arc, //
@@ -89,9 +89,9 @@ impl<'a> Ended<'a> {
 /// What ends interrupts on every CPU instead of the APIC driver's EOI.
 ///
 /// `'static`: a leaked [`Registration`] keeps calling it (until its module goes), so it may not
-/// borrow anything. The owner module is `Self::OwnerModule`, the module that implements the
-/// trait; the callback is compiled into the module that creates the [`Registration`], so the two
-/// must be the same (as with every `#[vtable]` registration of the kernel crate).
+/// borrow anything. The owner module, which the kernel watches for a leaked registration, is the
+/// module whose text holds the installed function (a function monomorphised for `Self`, so
+/// compiled into the module that creates the [`Registration`]), found by its address.
 #[vtable]
 pub trait EoiOverride: Send + Sync + Sized + 'static {
     /// Ends the interrupt in service on `ctx`'s CPU without the APIC's EOI register, if it can:
@@ -211,12 +211,13 @@ impl<T: EoiOverride> Registration<T> {
         // SAFETY: `eoi_callback::<T>` may be called while `apic_eoi_override_data` is `ptr`,
         // which stays valid until `drop()` unregisters it (the registration holds a reference),
         // or forever, if the registration is leaked and the kernel unregisters it when the owner
-        // module goes.
+        // module goes. The owner is the module whose text holds `eoi_callback`; `new()` is
+        // compiled into it too and runs now, so it is live.
         to_result(unsafe {
             bindings::apic_eoi_override_register(
                 Some(Self::eoi_callback),
                 ptr.cast_mut().cast::<c_void>(),
-                this_module::<T::OwnerModule>().as_ptr(),
+                module_of(Self::eoi_callback as *const () as usize),
             )
         })?;
         // INVARIANT: Registered above with `data`.

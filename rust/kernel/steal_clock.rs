@@ -29,7 +29,7 @@ use crate::{
         c_int,
         c_void, //
     },
-    module::this_module,
+    leak_guard::module_of,
     preempt::ThisCpu,
     prelude::*,
 };
@@ -37,9 +37,9 @@ use crate::{
 /// A source of steal time for every possible CPU.
 ///
 /// `'static`: a leaked [`Registration`] keeps calling it (until its module goes), so it may not
-/// borrow anything. The owner module is `Self::OwnerModule`, the module that implements the
-/// trait; the callback is compiled into the module that creates the [`Registration`], so the two
-/// must be the same (as with every `#[vtable]` registration of the kernel crate).
+/// borrow anything. The owner module, which the kernel watches for a leaked registration, is the
+/// module whose text holds the installed function (a function monomorphised for `Self`, so
+/// compiled into the module that creates the [`Registration`]), found by its address.
 #[vtable]
 pub trait StealClock: Send + Sync + Sized + 'static {
     /// Returns the steal time of `cpu` in nanoseconds; `this` is the CPU the caller runs on.
@@ -129,13 +129,15 @@ impl<T: StealClock> Registration<T> {
         let ptr: *const T = &*data;
         // SAFETY: `read_callback::<T>` may be called while `paravirt_steal_clock_data` is `ptr`,
         // which stays valid until `drop()` unregisters it (or forever, if the registration is
-        // leaked and the kernel unregisters it when the owner module goes).
+        // leaked and the kernel unregisters it when the owner module goes). The owner is the
+        // module whose text holds `read_callback`; `new()` is compiled into it too and runs now,
+        // so it is live.
         to_result(unsafe {
             bindings::paravirt_steal_clock_register(
                 Some(Self::read_callback),
                 ptr.cast_mut().cast::<c_void>(),
                 rq_accounting,
-                this_module::<T::OwnerModule>().as_ptr(),
+                module_of(Self::read_callback as *const () as usize),
             )
         })?;
         // INVARIANT: Registered above with `data`.
