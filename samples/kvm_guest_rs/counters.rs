@@ -5,11 +5,17 @@
 //! A feature keeps its statistics per CPU in a [`PerCpuBox`]. One list of counters in a
 //! [`counter_attrs!`] invocation builds both tables: the feature's directory shows each counter
 //! summed over all CPUs, and `cpuN/` below it shows one possible CPU's value ([`cpu_groups`]).
+//! A feature whose records the host writes also shows its MSR ([`Records`]).
 
+use core::fmt;
 use kernel::{
     cpu::{
         nr_cpu_ids,
         CpuId, //
+    },
+    kvm_para::shared::{
+        HostRecord,
+        PerCpu, //
     },
     percpu::PerCpuBox,
     prelude::*,
@@ -20,6 +26,36 @@ use kernel::{
         Attribute, //
     },
 };
+
+/// A feature whose per-CPU records are shared with the host through an MSR, for the files every
+/// such feature has: `msr` ([`show_msr`]), `cpuN/enabled` ([`show_enabled`]) and
+/// `cpuN/msr_value` ([`show_msr_value`]).
+pub(crate) trait Records {
+    /// The record type.
+    type Record: HostRecord;
+
+    /// Returns the records.
+    fn records(&self) -> &PerCpu<Self::Record>;
+}
+
+/// Shows the MSR number the records are registered with, in hex.
+pub(crate) fn show_msr<T: Records>(feature: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{:#x}", feature.records().msr().number())
+}
+
+/// Shows 1 if the CPU's record is registered with the host, else 0.
+pub(crate) fn show_enabled<T: Records>(v: &CpuView<T>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", u8::from(v.feature.records().is_enabled(v.cpu)))
+}
+
+/// Shows the value last written to the CPU's MSR, in hex: a physical address, so give the file
+/// mode 0400, as `kptr_restrict` would have it.
+pub(crate) fn show_msr_value<T: Records>(
+    v: &CpuView<T>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    writeln!(f, "{:#x}", v.feature.records().msr_value(v.cpu))
+}
 
 /// Sums a statistic over all possible CPUs.
 pub(crate) fn total<S: Sync>(stats: &PerCpuBox<S>, f: impl Fn(&S) -> u64) -> u64 {

@@ -17,12 +17,14 @@
 use kernel::{
     debugfs,
     kvm_para::{
+        msr::PerCpuMsr,
         shared::{
             HostRecord,
             PerCpu, //
         },
         Features, //
     },
+    msr::Msr,
     preempt::ThisCpu,
     prelude::*,
     sysfs, //
@@ -158,6 +160,30 @@ pub(crate) fn start<T: GuestFeature>(
             pr_info!("feature {}: {}\n", T::NAME, why);
             Ok(None)
         }
+    }
+}
+
+/// Allocates the records of `desc` for a feature, logging `TAG: NAME has another owner` if the
+/// descriptor has one (`EBUSY`).
+pub(crate) fn new_records<R: HostRecord>(
+    tag: &str,
+    desc: &'static PerCpuMsr<R>,
+) -> Result<PerCpu<R>> {
+    PerCpu::new(desc).inspect_err(|e| {
+        if *e == EBUSY {
+            pr_err!("{}: {} has another owner\n", tag, desc.name());
+        }
+    })
+}
+
+/// For [`GuestFeature::check`] of a feature whose MSR the in-tree guest also uses: skips the
+/// feature if the host refuses reading `msr` ([`Skip::Refused`]) or if the MSR is set on this CPU
+/// already ([`Skip::OtherOwner`] with `owner`, which says who set it and how to free it).
+pub(crate) fn unowned_msr(msr: Msr, owner: &'static str) -> core::result::Result<(), Skip> {
+    match msr.read_safe() {
+        Err(_) => Err(Skip::Refused),
+        Ok(0) => Ok(()),
+        Ok(_) => Err(Skip::OtherOwner(owner)),
     }
 }
 

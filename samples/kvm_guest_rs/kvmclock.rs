@@ -31,10 +31,7 @@ use kernel::{
             OneShotMsr,
             PerCpuMsr, //
         },
-        shared::{
-            with_record,
-            PerCpu, //
-        },
+        shared::with_record,
         Feature,
         Features, //
     },
@@ -52,6 +49,7 @@ use kernel::{
 
 use crate::{
     feature::{
+        self,
         Env,
         GuestFeature,
         Skip, //
@@ -137,11 +135,7 @@ impl GuestFeature for KvmClock {
             }
         };
 
-        let records = PerCpu::new(system).inspect_err(|e| {
-            if *e == EBUSY {
-                pr_err!("kvm-clock-rs: {} has another owner\n", system.name());
-            }
-        })?;
+        let records = feature::new_records("kvm-clock-rs", system)?;
         let records = Arc::new(records, GFP_KERNEL)?;
         let clock = Clock::new(records.clone(), pair, trust_stable, rating, epoch)?;
 

@@ -149,21 +149,20 @@ counter_attrs! {
     }
     /// Files of `/sys/kernel/kvm_guest_rs/pv_eoi/`: the counters summed over all CPUs, then
     /// these.
-    static ATTRS = [
-        Attribute::new(c"msr", |e, f| {
-            writeln!(f, "{:#x}", e.words.msr().number())
-        }),
-    ];
+    static ATTRS = [Attribute::new(c"msr", counters::show_msr::<Eoi>)];
     /// Files of `/sys/kernel/kvm_guest_rs/pv_eoi/cpuN/`: the CPU's counters, then these.
     static CPU_ATTRS = [
-        Attribute::new(c"enabled", |v: &CpuView<Eoi>, f| {
-            writeln!(f, "{}", u8::from(v.feature.words.is_enabled(v.cpu)))
-        }),
-        // A physical address: root only, as `kptr_restrict` would have it.
-        Attribute::with_mode(c"msr_value", 0o400, |v: &CpuView<Eoi>, f| {
-            writeln!(f, "{:#x}", v.feature.words.msr_value(v.cpu))
-        }),
+        Attribute::new(c"enabled", counters::show_enabled::<Eoi>),
+        Attribute::with_mode(c"msr_value", 0o400, counters::show_msr_value::<Eoi>),
     ];
+}
+
+impl counters::Records for Eoi {
+    type Record = PvEoiWord;
+
+    fn records(&self) -> &PerCpu<PvEoiWord> {
+        &self.words
+    }
 }
 
 /// What the kernel and user space reach; dropping it tears it down in field order.
@@ -197,23 +196,14 @@ impl GuestFeature for PvEoi {
         if !host.has(Feature::PV_EOI) {
             return Ok(Err(Skip::Unsupported));
         }
-        let Ok(value) = PV_EOI_EN.msr().read_safe() else {
-            return Ok(Err(Skip::Refused));
-        };
-        if value != 0 {
-            return Ok(Err(Skip::OtherOwner(
-                "the in-tree PV EOI runs; boot with kvm-pv-ext to use this module's",
-            )));
-        }
-        Ok(Ok(()))
+        Ok(feature::unowned_msr(
+            PV_EOI_EN.msr(),
+            "the in-tree PV EOI runs; boot with kvm-pv-ext to use this module's",
+        ))
     }
 
     fn start(_plan: (), _params: (), env: &Env<'_>) -> Result<Self> {
-        let words = PerCpu::new(&PV_EOI_EN).inspect_err(|e| {
-            if *e == EBUSY {
-                pr_err!("PV EOI: {} has another owner\n", PV_EOI_EN.name());
-            }
-        })?;
+        let words = feature::new_records("PV EOI", &PV_EOI_EN)?;
         let eoi = Arc::new(
             Eoi {
                 words,

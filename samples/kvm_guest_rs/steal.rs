@@ -431,21 +431,20 @@ counter_attrs! {
     }
     /// Files of `/sys/kernel/kvm_guest_rs/steal_time/`: the counters summed over all CPUs, then
     /// these.
-    static ATTRS = [
-        Attribute::new(c"msr", |c, f| {
-            writeln!(f, "{:#x}", c.records.msr().number())
-        }),
-    ];
+    static ATTRS = [Attribute::new(c"msr", counters::show_msr::<Steal>)];
     /// Files of `/sys/kernel/kvm_guest_rs/steal_time/cpuN/`: the CPU's counters, then these.
     static CPU_ATTRS = [
-        Attribute::new(c"enabled", |v: &CpuView<Steal>, f| {
-            writeln!(f, "{}", u8::from(v.feature.records.is_enabled(v.cpu)))
-        }),
-        // A physical address: root only, as `kptr_restrict` would have it.
-        Attribute::with_mode(c"msr_value", 0o400, |v: &CpuView<Steal>, f| {
-            writeln!(f, "{:#x}", v.feature.records.msr_value(v.cpu))
-        }),
+        Attribute::new(c"enabled", counters::show_enabled::<Steal>),
+        Attribute::with_mode(c"msr_value", 0o400, counters::show_msr_value::<Steal>),
     ];
+}
+
+impl counters::Records for Steal {
+    type Record = KvmStealTime;
+
+    fn records(&self) -> &PerCpu<KvmStealTime> {
+        &self.records
+    }
 }
 
 /// The steal-time feature, registered; dropping it tears everything down in field order.
@@ -479,24 +478,15 @@ impl GuestFeature for StealTime {
         if !host.has(Feature::STEAL_TIME) {
             return Ok(Err(Skip::Unsupported));
         }
-        let Ok(value) = STEAL_TIME.msr().read_safe() else {
-            return Ok(Err(Skip::Refused));
-        };
-        if value != 0 {
-            return Ok(Err(Skip::OtherOwner(
-                "the in-tree steal clock runs; boot with kvm-pv-ext to use this module's",
-            )));
-        }
-        Ok(Ok(()))
+        Ok(feature::unowned_msr(
+            STEAL_TIME.msr(),
+            "the in-tree steal clock runs; boot with kvm-pv-ext to use this module's",
+        ))
     }
 
     fn start(_plan: (), params: Params, env: &Env<'_>) -> Result<Self> {
         let rq_accounting = params.rq_accounting;
-        let records = PerCpu::new(&STEAL_TIME).inspect_err(|e| {
-            if *e == EBUSY {
-                pr_err!("steal time: {} has another owner\n", STEAL_TIME.name());
-            }
-        })?;
+        let records = feature::new_records("steal time", &STEAL_TIME)?;
         let steal = Arc::new(
             Steal {
                 records,

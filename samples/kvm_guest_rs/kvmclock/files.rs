@@ -11,8 +11,12 @@ use core::fmt;
 use kernel::{
     cpu::CpuId,
     debugfs,
+    kvm_para::shared::PerCpu,
     prelude::*,
-    pvclock::abi,
+    pvclock::{
+        abi,
+        VcpuTimeInfo, //
+    },
     sync::{
         atomic::Relaxed,
         Arc, //
@@ -58,9 +62,7 @@ counter_attrs! {
             writeln!(f, "{}", u8::from(c.trust_stable))
         }),
         Attribute::new(c"rating", |c, f| writeln!(f, "{}", c.rating)),
-        Attribute::new(c"msr", |c, f| {
-            writeln!(f, "{:#x}", c.records.msr().number())
-        }),
+        Attribute::new(c"msr", counters::show_msr::<Clock>),
         Attribute::new(c"legacy_msrs", |c, f| {
             writeln!(f, "{}", u8::from(c.pair == MsrPair::Legacy))
         }),
@@ -83,18 +85,21 @@ counter_attrs! {
     ];
     /// Files of `/sys/kernel/kvm_guest_rs/kvmclock/cpuN/`: the CPU's counters, then these.
     static CPU_ATTRS = [
-        Attribute::new(c"enabled", |v: &CpuView<Clock>, f| {
-            writeln!(f, "{}", u8::from(v.feature.records.is_enabled(v.cpu)))
-        }),
-        // A physical address: root only, as `kptr_restrict` would have it.
-        Attribute::with_mode(c"msr_value", 0o400, |v: &CpuView<Clock>, f| {
-            writeln!(f, "{:#x}", v.feature.records.msr_value(v.cpu))
-        }),
+        Attribute::new(c"enabled", counters::show_enabled::<Clock>),
+        Attribute::with_mode(c"msr_value", 0o400, counters::show_msr_value::<Clock>),
         Attribute::new(c"stable", |v: &CpuView<Clock>, f| match v.feature.snapshot(v.cpu) {
             Ok(s) => writeln!(f, "{}", u8::from(s.body.flags & abi::TSC_STABLE_BIT != 0)),
             Err(_) => writeln!(f, "-"),
         }),
     ];
+}
+
+impl counters::Records for Clock {
+    type Record = VcpuTimeInfo;
+
+    fn records(&self) -> &PerCpu<VcpuTimeInfo> {
+        &self.records
+    }
 }
 
 impl Clock {

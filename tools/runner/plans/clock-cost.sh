@@ -131,42 +131,39 @@ fi
 # completions around it: in A the in-tree PV EOI, in B the module's, and in B
 # again with PV EOI off (kvm-clock-rs unbound, the module unloaded: the in-tree
 # guest stands down under kvm-pv-ext, so nothing skips an EOI).
-tty=""
-for t in /sys/class/tty/ttyS*; do
-	case "$(readlink -f "$t/device" 2>/dev/null)" in */pci*) tty=/dev/${t##*/} && break ;; esac
-done
-eoi_counters() {
-	hostq cpu-sum x-kvm-pv-apic-irqs x-kvm-pv-apic-eoi-writes x-kvm-pv-pv-eoi-completed \
-		x-kvm-pv-pv-eoi-taken-back | awk '{ printf "%s ", $2 }'
-}
-# eoi_run KEY: the workload EOI_RUNS times, each between two snapshots; emits
-# "KEY IRQS WRITES COMPLETED TAKEN_BACK" per run.  The snapshots are host
-# I/O, whose arrival in virtual time is not deterministic, so the runs
-# differ (the workload meets the timer ticks elsewhere): the report sums them
-# and shows the spread.
-eoi_run() {
-	_key=$1
-	_i=0
-	set -- $(eoi_counters)
-	while [ $_i -lt "${KGR_COMPARE_EOI_RUNS:-5}" ]; do
-		"$ST/irq_storm" -n "${KGR_COMPARE_EOI_ROUNDS:-3000}" $tty >/dev/null || return 1
-		set -- "$@" $(eoi_counters)
-		[ $# = 8 ] || return 1
-		emit "$_key" "$(($5 - $1)) $(($6 - $2)) $(($7 - $3)) $(($8 - $4))"
-		shift 4
-		_i=$((_i + 1))
-	done
-}
-if [ "$PART" != eoi ]; then
-	:
-elif [ -z "$tty" ] || ! hostq cpu-path 0 >/dev/null 2>&1; then
-	ktap_test_fail "compare $SIDE: PV EOI measured (no PCI serial port or no host channel)"
-elif eoi_run pv_eoi && { [ "$SIDE" = A ] || {
-	# Off: the next clocksource, then no module.
-	echo kvm-clock-rs >$CS/unbind_clocksource && rmmod kvm_guest_rs && eoi_run pv_eoi_off
-}; }; then
-	ktap_test_pass "compare $SIDE: PV EOI measured"
-else
-	ktap_test_fail "compare $SIDE: PV EOI measured"
+if [ "$PART" = eoi ]; then
+	tty=$(kgr_pci_tty)
+	eoi_counters() {
+		hostq cpu-sum x-kvm-pv-apic-irqs x-kvm-pv-apic-eoi-writes x-kvm-pv-pv-eoi-completed \
+			x-kvm-pv-pv-eoi-taken-back | awk '{ printf "%s ", $2 }'
+	}
+	# eoi_run KEY: the workload EOI_RUNS times, each between two snapshots; emits
+	# "KEY IRQS WRITES COMPLETED TAKEN_BACK" per run.  The snapshots are host
+	# I/O, whose arrival in virtual time is not deterministic, so the runs
+	# differ (the workload meets the timer ticks elsewhere): the report sums
+	# them and shows the spread.
+	eoi_run() {
+		_key=$1
+		_i=0
+		set -- $(eoi_counters)
+		while [ $_i -lt "${KGR_COMPARE_EOI_RUNS:-5}" ]; do
+			"$ST/irq_storm" -n "${KGR_COMPARE_EOI_ROUNDS:-3000}" $tty >/dev/null || return 1
+			set -- "$@" $(eoi_counters)
+			[ $# = 8 ] || return 1
+			emit "$_key" "$(($5 - $1)) $(($6 - $2)) $(($7 - $3)) $(($8 - $4))"
+			shift 4
+			_i=$((_i + 1))
+		done
+	}
+	if [ -z "$tty" ] || ! hostq cpu-path 0 >/dev/null 2>&1; then
+		ktap_test_fail "compare $SIDE: PV EOI measured (no PCI serial port or no host channel)"
+	elif eoi_run pv_eoi && { [ "$SIDE" = A ] || {
+		# Off: the next clocksource, then no module.
+		echo kvm-clock-rs >$CS/unbind_clocksource && rmmod kvm_guest_rs && eoi_run pv_eoi_off
+	}; }; then
+		ktap_test_pass "compare $SIDE: PV EOI measured"
+	else
+		ktap_test_fail "compare $SIDE: PV EOI measured"
+	fi
 fi
 ktap_finished

@@ -17,6 +17,11 @@
 # kgr_steal_ns: the steal column of /proc/stat, all CPUs, in ns.
 # kgr_skip_unless_kvm: skip the whole test (exit 4) unless the guest runs on
 # KVM or the host model.
+# kgr_skip_unless_hostctl: skip the whole test (exit 4) without a host channel
+# (run-guest --hostctl).
+# kgr_msr_set_on_every_cpu MSR: the MSR reads non-zero on every online CPU.
+# kgr_pci_tty: the device of the first PCI serial port (-device pci-serial,
+# whose INTx is a level-triggered IOAPIC line), empty if there is none.
 # kgr_cpu1_cycles N FILE: take CPU1 offline and online N times; FILE (a
 # feature's cpu1/enabled) must read 0 while it is offline and 1 once it is
 # back. Returns 0 if every step did.
@@ -29,6 +34,27 @@ kgr_skip_unless_kvm() {
 	"$ST/kvm_detect" >/dev/null && return 0
 	ktap_skip_all "not on KVM (boot with the host model: -cpu max,x-tcg-kvm-pv=on)"
 	exit 4
+}
+
+kgr_skip_unless_hostctl() {
+	hostq cpu-path 0 >/dev/null 2>&1 && return 0
+	ktap_skip_all "no host channel (run-guest --hostctl)"
+	exit 4
+}
+
+kgr_msr_set_on_every_cpu() {
+	[ "$("$ST/msr_read" "$1" | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = "$(nproc)" ]
+}
+
+kgr_pci_tty() {
+	for _kgr_t in /sys/class/tty/ttyS*; do
+		case "$(readlink -f "$_kgr_t/device" 2>/dev/null)" in
+		*/pci*)
+			echo "/dev/${_kgr_t##*/}"
+			return
+			;;
+		esac
+	done
 }
 
 kgr_cpu1_cycles() {

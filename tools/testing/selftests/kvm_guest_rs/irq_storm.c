@@ -126,9 +126,11 @@ static void stuck(int sig)
 {
 	static const char msg[] = "irq_storm: stuck\n";
 
+	ssize_t n;
+
 	(void)sig;
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(1);
+	n = write(2, msg, sizeof(msg) - 1);
+	(void)n;
 	_exit(1);
 }
 

@@ -28,18 +28,13 @@ MODE=${MODE:-ext}
 
 ktap_print_header
 kgr_skip_unless_kvm
-if ! hostq cpu-path 0 >/dev/null 2>&1; then
-	ktap_skip_all "no host channel (run-guest --hostctl)"
-	exit 4
-fi
+kgr_skip_unless_hostctl
 
 dmesg_mark=$(dmesg | wc -l)
 new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }
 loaded() { grep -q '^kvm_guest_rs ' /proc/modules; }
 msr_zero() { "$ST/msr_read" $MSR >/tmp/msr.out 2>&1; }
-msr_set_everywhere() {
-	[ "$("$ST/msr_read" $MSR | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = "$(nproc)" ]
-}
+msr_set_everywhere() { kgr_msr_set_on_every_cpu $MSR; }
 # host NAME...: the model's counters x-kvm-pv-NAME, summed over the vCPUs, in
 # one snapshot with the VM stopped (which settles an armed PV EOI).
 host() {
@@ -69,12 +64,9 @@ fi
 ktap_set_plan 14
 
 # The PCI serial port: its tty and its IRQ (a level-triggered IOAPIC line).
-TTY="" LINE=""
-for t in /sys/class/tty/ttyS*; do
-	case "$(readlink -f "$t/device" 2>/dev/null)" in
-	*/pci*) TTY=/dev/${t##*/} LINE=$(cat "$t/irq") && break ;;
-	esac
-done
+TTY=$(kgr_pci_tty)
+LINE=""
+[ -n "$TTY" ] && LINE=$(cat "/sys/class/tty/${TTY#/dev/}/irq")
 ktap_print_msg "level-triggered line: ${TTY:-none} on IRQ ${LINE:-none}"
 
 # 1-2: load; one registration per CPU; the MSR is set on every CPU.

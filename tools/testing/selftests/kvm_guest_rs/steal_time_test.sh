@@ -29,10 +29,7 @@ MODE=${MODE:-ext}
 
 ktap_print_header
 kgr_skip_unless_kvm
-if ! hostq cpu-path 0 >/dev/null 2>&1; then
-	ktap_skip_all "no host channel (run-guest --hostctl)"
-	exit 4
-fi
+kgr_skip_unless_hostctl
 
 dmesg_mark=$(dmesg | wc -l)
 new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }

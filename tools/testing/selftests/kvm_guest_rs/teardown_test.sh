@@ -31,10 +31,9 @@ mode=${mode:-kexec}
 
 # registered: kvm-clock-rs has a record registered on every CPU, and so have
 # the module's steal time and PV EOI when booted with kvm-pv-ext.
-set_on_every_cpu() { [ "$("$ST/msr_read" "$1" | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = "$(nproc)" ]; }
 registered() {
-	set_on_every_cpu 0x4b564d01 || return 1
-	! grep -qw kvm-pv-ext /proc/cmdline || { set_on_every_cpu 0x4b564d03 && set_on_every_cpu 0x4b564d04; }
+	kgr_msr_set_on_every_cpu 0x4b564d01 || return 1
+	! grep -qw kvm-pv-ext /proc/cmdline || { kgr_msr_set_on_every_cpu 0x4b564d03 && kgr_msr_set_on_every_cpu 0x4b564d04; }
 }
 
 if [ "$mode" = reboot ]; then
