@@ -24,10 +24,12 @@
 //!
 //! # Exactly one end of interrupt
 //!
-//! [`EoiOverride::eoi`] gets an [`EoiContext`], which only the trampoline makes, and returns an
-//! [`Ended`] proof, which safe code cannot forge, or `None` for the APIC driver's EOI. KVM's PV
-//! EOI gives the proof (`PerCpu::<PvEoiWord>::pv_eoi()`, here), and needs the context too, so
-//! nothing outside the EOI path can take an armed bit away from its interrupt.
+//! [`EoiOverride::eoi`] gets an [`EoiContext`] by value, which only the trampoline makes, and
+//! must return an [`Ended`] proof, which safe code cannot forge. Each way to get the proof
+//! consumes the context and ends the interrupt once: KVM's PV EOI
+//! (`PerCpu::<PvEoiWord>::pv_eoi()`, here, which gives the context back if the host did not arm
+//! it) or the APIC driver's EOI ([`EoiContext::native`]). Nothing outside the EOI path can take
+//! an armed bit away from its interrupt.
 //!
 //! C header: [`arch/x86/include/asm/apic.h`](srctree/arch/x86/include/asm/apic.h)
 
@@ -47,10 +49,12 @@ use crate::{
 };
 use core::marker::PhantomData;
 
-/// The EOI path of the current CPU: what [`EoiOverride::eoi`] gets.
+/// The interrupt in service on the current CPU, to be ended: what [`EoiOverride::eoi`] gets.
 ///
 /// Only a [`Registration`]'s trampoline creates one, while the kernel ends an interrupt, so code
-/// that holds one runs in that path; nothing else can call [`EoiOverride::eoi`].
+/// that holds one runs in that path; nothing else can call [`EoiOverride::eoi`]. It is neither
+/// `Copy` nor `Clone`: ending the interrupt consumes it, so it is ended once.
+#[must_use = "the interrupt must be ended"]
 pub struct EoiContext<'a> {
     this: ThisCpu<'a>,
 }
@@ -61,26 +65,37 @@ impl<'a> EoiContext<'a> {
     pub fn this_cpu(&self) -> ThisCpu<'a> {
         self.this
     }
+
+    /// Ends the interrupt through the APIC driver's own EOI (the APIC's EOI register), whatever
+    /// override is installed.
+    #[inline(always)]
+    pub fn native(self) -> Ended<'a> {
+        // SAFETY: `self` is the EOI path of the interrupt in service on this CPU, which nothing
+        // ended yet (ending it consumes the context).
+        unsafe { bindings::apic_eoi_native() };
+        Ended { _ctx: PhantomData }
+    }
 }
 
-/// Proof that the interrupt in service on the current CPU has ended without the APIC's EOI
-/// register: the hypervisor completes it.
+/// Proof that the interrupt in service on the current CPU has ended, through the APIC's EOI
+/// register or a way the hypervisor offers.
 ///
-/// Tied to the [`EoiContext`] it was made in (invariant in `'a`), so it cannot be kept for a
+/// Tied to the [`EoiContext`] it was made from (invariant in `'a`), so it cannot be kept for a
 /// later interrupt.
+#[must_use]
 pub struct Ended<'a> {
     _ctx: PhantomData<fn(&'a ()) -> &'a ()>,
 }
 
 impl<'a> Ended<'a> {
-    /// Returns the proof for the interrupt `ctx` ends.
+    /// Returns the proof for the interrupt of `ctx`, consuming it.
     ///
     /// # Safety
     ///
     /// The interrupt in service on `ctx`'s CPU must have been ended in a way the hypervisor
     /// completes (e.g. KVM's PV EOI bit, armed for it, cleared in one instruction), exactly once.
     #[inline(always)]
-    pub unsafe fn new_unchecked(ctx: &'a EoiContext<'a>) -> Self {
+    pub unsafe fn new_unchecked(ctx: EoiContext<'a>) -> Self {
         let _ = ctx;
         Self { _ctx: PhantomData }
     }
@@ -94,11 +109,11 @@ impl<'a> Ended<'a> {
 /// compiled into the module that creates the [`Registration`]), found by its address.
 #[vtable]
 pub trait EoiOverride: Send + Sync + Sized + 'static {
-    /// Ends the interrupt in service on `ctx`'s CPU without the APIC's EOI register, if it can:
-    /// returns the proof that it did ([`Ended`], which only a hypervisor interface of the kernel
-    /// crate gives out, e.g. `kvm_para::shared::PerCpu::<PvEoiWord>::pv_eoi()`), or `None` to
-    /// have the APIC driver's EOI done (`apic_eoi_native()`, called right after it returns). So
-    /// an interrupt is ended exactly once, whatever the implementation does.
+    /// Ends the interrupt of `ctx` and returns the proof: without the APIC's EOI register if it
+    /// can (a hypervisor interface of the kernel crate, e.g.
+    /// `kvm_para::shared::PerCpu::<PvEoiWord>::pv_eoi()`), otherwise through it
+    /// ([`EoiContext::native`]). Every way to the proof consumes the context, so an interrupt is
+    /// ended exactly once, whatever the implementation does.
     ///
     /// Runs in every interrupt of every CPU, in hardirq context or with interrupts disabled
     /// (also while a CPU comes online and clears its in-service interrupts, before any of its
@@ -109,13 +124,14 @@ pub trait EoiOverride: Send + Sync + Sized + 'static {
     /// cannot recurse into it from the interrupt paths. It is instrumented by KASAN, which is
     /// fine: every `apic_eoi()` call is inside an instrumentation region, never in `noinstr`
     /// code, and KASAN's checks are valid in hardirq context.
-    fn eoi<'a>(&self, ctx: &'a EoiContext<'a>) -> Option<Ended<'a>>;
+    fn eoi<'a>(&self, ctx: EoiContext<'a>) -> Ended<'a>;
 }
 
 impl PerCpu<PvEoiWord> {
     /// KVM's PV EOI, in the EOI path `ctx`: clears bit 0 of the current CPU's word in one
     /// instruction (`__test_and_clear_bit()`: `BTR` without `LOCK`, the result as a jump) and, if
-    /// it was set, returns the proof that the interrupt in service has ended.
+    /// it was set, returns the proof that the interrupt in service has ended; otherwise gives the
+    /// context back, to end the interrupt another way.
     ///
     /// The host sets the bit only when it injects an interrupt it completes by itself once the
     /// guest cleared the bit, and it looks at the word only between two instructions of this CPU,
@@ -124,28 +140,22 @@ impl PerCpu<PvEoiWord> {
     /// word, so a set bit is the host's. Only code in the EOI path can call this, so no other
     /// context can take the bit away from the EOI it belongs to.
     #[inline(always)]
-    pub fn pv_eoi<'a>(&self, ctx: &'a EoiContext<'a>) -> Option<Ended<'a>> {
+    pub fn pv_eoi<'a>(
+        &self,
+        ctx: EoiContext<'a>,
+    ) -> core::result::Result<Ended<'a>, EoiContext<'a>> {
         let word = self.this_slot(ctx.this_cpu()).word::<u32>(PvEoiWord::WORD);
         // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
         // `self`; the bit is below 32. Only this CPU (the EOI path runs with interrupts off) and
         // the host access it, and guest accesses to records are marked (volatile or atomic).
-        let was_set = unsafe { crate::arch::test_and_clear_bit_u32::<{ PvEoiWord::BIT }>(word) };
-        // SAFETY: The host armed the bit for the interrupt in service and completes it now that
-        // the guest cleared it; cleared once, by this call.
-        was_set.then(|| unsafe { Ended::new_unchecked(ctx) })
+        if unsafe { crate::arch::test_and_clear_bit_u32::<{ PvEoiWord::BIT }>(word) } {
+            // SAFETY: The host armed the bit for the interrupt in service and completes it now
+            // that the guest cleared it; cleared once, by this call.
+            Ok(unsafe { Ended::new_unchecked(ctx) })
+        } else {
+            Err(ctx)
+        }
     }
-}
-
-/// Ends the interrupt in service on the current CPU through the APIC driver's own EOI (the
-/// APIC's EOI register), whatever override is installed.
-///
-/// For an [`EoiOverride`] that cannot end an interrupt itself; a [`Registration`] calls it when
-/// [`EoiOverride::eoi`] returns `None`. Not public: outside an interrupt it would end an
-/// interrupt another context is still handling.
-#[inline(always)]
-fn eoi_native() {
-    // SAFETY: Called only from the installed override, on the CPU that ends an interrupt.
-    unsafe { bindings::apic_eoi_native() }
 }
 
 /// An [`EoiOverride`] installed as `apic_eoi()`.
@@ -180,9 +190,9 @@ fn eoi_native() {
 ///
 /// #[vtable]
 /// impl EoiOverride for Count {
-///     fn eoi<'a>(&self, _ctx: &'a EoiContext<'a>) -> Option<Ended<'a>> {
+///     fn eoi<'a>(&self, ctx: EoiContext<'a>) -> Ended<'a> {
 ///         self.0.add(1, Relaxed);
-///         None
+///         ctx.native()
 ///     }
 /// }
 ///
@@ -245,10 +255,8 @@ impl<T: EoiOverride> Registration<T> {
         // SAFETY: The kernel ends interrupts with interrupts disabled, so the caller stays on
         // this CPU.
         let this = unsafe { ThisCpu::new_unchecked(arch::raw_smp_processor_id()) };
-        let ctx = EoiContext { this };
-        if data.eoi(&ctx).is_none() {
-            eoi_native();
-        }
+        // The override ends the interrupt: it can only return `Ended` by consuming the context.
+        let _ended = data.eoi(EoiContext { this });
     }
 }
 

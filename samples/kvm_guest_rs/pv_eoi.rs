@@ -99,17 +99,20 @@ pub(crate) struct Eoi {
 #[vtable]
 impl apic_eoi::EoiOverride for Eoi {
     #[inline]
-    fn eoi<'a>(&self, ctx: &'a EoiContext<'a>) -> Option<Ended<'a>> {
+    fn eoi<'a>(&self, ctx: EoiContext<'a>) -> Ended<'a> {
         // Before the `BTR`, so that both per-CPU addresses share one load of the CPU's offset.
         let s = self.cpus.this_cpu(ctx.this_cpu());
         // One `BTR`: the host never sees the bit read but not cleared.
-        let ended = self.words.pv_eoi(ctx);
-        if ended.is_some() {
-            s.skipped.inc();
-        } else {
-            s.native.inc();
+        match self.words.pv_eoi(ctx) {
+            Ok(ended) => {
+                s.skipped.inc();
+                ended
+            }
+            Err(ctx) => {
+                s.native.inc();
+                ctx.native()
+            }
         }
-        ended
     }
 }
 

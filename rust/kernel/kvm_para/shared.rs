@@ -61,9 +61,12 @@
 //! [`include/linux/cc_platform.h`](srctree/include/linux/cc_platform.h),
 //! [`include/linux/reboot.h`](srctree/include/linux/reboot.h)
 
-use super::msr::{
-    OneShotMsr,
-    PerCpuMsr, //
+use super::{
+    abi::PvApfData,
+    msr::{
+        OneShotMsr,
+        PerCpuMsr, //
+    },
 };
 use crate::{
     alloc::flags::__GFP_ZERO,
@@ -842,9 +845,14 @@ impl<R: HostRecord> PerCpu<R> {
         let irq = local_interrupt_disable();
         self.state.disable(cpu, &irq)
     }
+}
 
+impl PerCpu<PvApfData> {
     /// Atomically replaces the `u32` at byte `offset` of the current CPU's record with 0 and
-    /// returns the old value (`XCHG`), e.g. to consume a token the host wrote.
+    /// returns the old value (`XCHG`), to consume a token the host wrote.
+    ///
+    /// Only for the async page fault record: taking a word of another record could take the host's
+    /// side of a protocol away from its owner (a PV EOI bit from its end of interrupt).
     ///
     /// # Panics
     ///

@@ -8,7 +8,7 @@
 include!("harness.inc");
 
 #[allow(dead_code)]
-fn forge<'a>(ctx: &'a kernel::apic_eoi::EoiContext<'a>) -> kernel::apic_eoi::Ended<'a> {
+fn forge<'a>(ctx: kernel::apic_eoi::EoiContext<'a>) -> kernel::apic_eoi::Ended<'a> {
     kernel::apic_eoi::Ended::new_unchecked(ctx)
 }
 
