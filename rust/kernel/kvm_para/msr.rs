@@ -17,11 +17,13 @@
 //! | [`WALL_CLOCK`] | `0x11` | [`WallClock`] | 8 | - | [`with_record`] |
 //! | [`STEAL_TIME`] | `0x4b564d03` | [`KvmStealTime`] | 64 | enable | [`PerCpu`] |
 //! | [`PV_EOI_EN`] | `0x4b564d04` | [`PvEoiWord`] | 8 | enable | [`PerCpu`] |
-//! | [`ASYNC_PF_EN`] | `0x4b564d02` | [`PvApfData`] | 64 | enable, 3 delivery flags | nothing yet |
+//! | [`ASYNC_PF_EN`] | `0x4b564d02` | [`PvApfData`] | 64 | enable, 3 delivery flags | `kernel::async_pf` |
 //!
-//! [`ASYNC_PF_EN`] has no safe publisher yet: once it is enabled, the host raises `#PF` with a
-//! token in `CR2`, which only a registered async-PF dispatcher may handle. Its companions
-//! [`AsyncPfInt`] (the page-ready vector) and [`AsyncPfAck`] are plain value MSRs.
+//! [`ASYNC_PF_EN`]'s record is gated ([`HostRecord::GATED`]): once it is enabled, the host raises
+//! `#PF` with a token in `CR2`, which only a registered async-PF dispatcher may handle, so
+//! [`PerCpu::enable`] does not build for it and only the kernel crate's async page fault
+//! registration enables it. Its companions [`AsyncPfInt`] (the page-ready vector) and
+//! [`AsyncPfAck`] are plain value MSRs.
 //!
 //! Each per-CPU descriptor has at most one owner at a time ([`PerCpu::new`] fails with `EBUSY`
 //! otherwise), and so has the pair [`SYSTEM_TIME_NEW`]/[`SYSTEM_TIME`], which set the same host
@@ -30,6 +32,7 @@
 //!
 //! [`PerCpu`]: super::shared::PerCpu
 //! [`PerCpu::new`]: super::shared::PerCpu::new
+//! [`PerCpu::enable`]: super::shared::PerCpu::enable
 //! [`with_record`]: super::shared::with_record
 //!
 //! Reference: <https://docs.kernel.org/virt/kvm/x86/msr.html>
@@ -163,16 +166,6 @@ impl<R: HostRecord> OneShotMsr<R> {
     accessors!();
 }
 
-/// A per-CPU MSR that safe code cannot publish yet, because the guest must be ready for what the
-/// host does once it is enabled (see the module documentation).
-pub struct GatedMsr<R: HostRecord> {
-    desc: Desc<R>,
-}
-
-impl<R: HostRecord> GatedMsr<R> {
-    accessors!();
-}
-
 /// Defines the descriptor static `$name` of the MSR `abi::msr::$name`, named `MSR_KVM_$name` as
 /// in `msr.rst`; a per-CPU one gets an ownership flag of its own unless `owned` names a shared one.
 macro_rules! descriptor {
@@ -254,13 +247,14 @@ descriptor! {
 
 descriptor! {
     /// `MSR_KVM_ASYNC_PF_EN`: the per-CPU async page fault record (needs `ASYNC_PF`).
-    GatedMsr<PvApfData> ASYNC_PF_EN:
+    PerCpuMsr<PvApfData> ASYNC_PF_EN:
         align 64,
         enable abi::msr::ENABLED,
         flags abi::msr::ASYNC_PF_SEND_ALWAYS
             | abi::msr::ASYNC_PF_DELIVERY_AS_PF_VMEXIT
             | abi::msr::ASYNC_PF_DELIVERY_AS_INT,
-        ASYNC_PF
+        ASYNC_PF,
+        owned own
 }
 
 /// `MSR_KVM_ASYNC_PF_INT`: the vector of the page-ready interrupt (needs `ASYNC_PF_INT`).
@@ -299,7 +293,8 @@ impl AsyncPfAck {
         // SAFETY: Writing 1 lets the host deliver the next page-ready notification to this CPU:
         // it may write a token into the `ASYNC_PF_EN` record and inject the `ASYNC_PF_INT`
         // vector, which only happens while async PF is enabled, and `ASYNC_PF_EN` has no safe
-        // publisher (see `GatedMsr`): whoever enabled it vouched for the record and the vector.
+        // publisher (the record is gated, `HostRecord::GATED`): whoever enabled it vouched for the
+        // record and the vector.
         unsafe { Self::MSR.write_safe(1) }
     }
 }
@@ -314,4 +309,6 @@ unsafe impl HostRecord for KvmStealTime {
 unsafe impl HostRecord for PvEoiWord {}
 
 // SAFETY: As for `KvmStealTime`.
-unsafe impl HostRecord for PvApfData {}
+unsafe impl HostRecord for PvApfData {
+    const GATED: bool = true;
+}

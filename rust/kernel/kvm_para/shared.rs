@@ -114,6 +114,12 @@ pub unsafe trait HostRecord: Copy + 'static {
     /// has one. Zeroing a record then writes the version odd first and 0 last, so that a reader
     /// that checks the version never accepts a half-zeroed record.
     const VERSION: Option<usize> = None;
+
+    /// Set if enabling the record makes the host do what only a dispatcher the kernel registered
+    /// can handle (the async page fault record: the host raises `#PF` with a token in `CR2`).
+    /// [`PerCpu::enable`] then does not build; the kernel crate's abstraction of that dispatcher
+    /// enables it with [`PerCpu::enable_unchecked`].
+    const GATED: bool = false;
 }
 
 /// Size of a page, in bytes.
@@ -826,7 +832,27 @@ impl<R: HostRecord> PerCpu<R> {
 
     /// Like [`PerCpu::enable`], with the further flag bits `flags` the descriptor allows;
     /// `EINVAL` for any other bit.
+    ///
+    /// Does not build for a [`HostRecord::GATED`] record.
     pub fn enable_with_flags(&self, cpu: ThisCpu<'_>, flags: u64) -> Result {
+        const {
+            assert!(
+                !R::GATED,
+                "only the kernel's dispatcher for this record may enable it"
+            )
+        };
+        // SAFETY: The record is not gated.
+        unsafe { self.enable_unchecked(cpu, flags) }
+    }
+
+    /// [`PerCpu::enable_with_flags`], also for a [`HostRecord::GATED`] record.
+    ///
+    /// # Safety
+    ///
+    /// If `R` is gated, the guest must handle what the host does once the record is enabled on
+    /// this CPU, for as long as it stays enabled (for [`PvApfData`]: the kernel's async page fault
+    /// dispatcher is registered and knows this record, and the page-ready vector is set).
+    pub unsafe fn enable_unchecked(&self, cpu: ThisCpu<'_>, flags: u64) -> Result {
         if flags & !self.desc.flags() != 0 {
             return Err(EINVAL);
         }
@@ -844,6 +870,19 @@ impl<R: HostRecord> PerCpu<R> {
         not_in_nmi()?;
         let irq = local_interrupt_disable();
         self.state.disable(cpu, &irq)
+    }
+}
+
+impl<R: HostRecord> PerCpu<R> {
+    /// Disables the record of every online CPU, by IPI, and waits for them; process context.
+    ///
+    /// A CPU that goes offline meanwhile runs its IPI while it dies, or its own hotplug callback
+    /// disables it. For an owner that must have the host stop before something else goes, such
+    /// as a dispatcher its records depend on.
+    pub fn disable_online(&self) {
+        might_sleep();
+        // SAFETY: Process context (checked above); `state` is pinned.
+        unsafe { self.state.disable_online() };
     }
 }
 
