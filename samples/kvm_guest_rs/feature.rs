@@ -12,7 +12,7 @@
 //!
 //! A feature runs when its module parameter asks for it and the host offers it ([`Switch`]);
 //! [`start`] then runs [`GuestFeature::check`] and [`GuestFeature::start`]. kvmclock is the first
-//! implementation; steal time and PV EOI follow the same steps, async page faults will.
+//! implementation; steal time, PV EOI and async page faults follow the same steps.
 
 use kernel::{
     debugfs,
@@ -209,7 +209,7 @@ pub(crate) fn disable_record<R: HostRecord>(tag: &str, records: &PerCpu<R>, cpu:
 }
 
 /// Logs that `what` of the current CPU's record failed with `e`.
-fn msr_failed<R: HostRecord>(
+pub(crate) fn msr_failed<R: HostRecord>(
     tag: &str,
     records: &PerCpu<R>,
     cpu: ThisCpu<'_>,

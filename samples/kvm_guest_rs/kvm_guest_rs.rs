@@ -10,11 +10,13 @@
 //! switches it on or off; the kernel rejects a value that is not a boolean with `-EINVAL`. A
 //! feature that is on is checked and started as [`feature`] describes.
 //!
-//! Implemented so far: the `kvm-clock-rs` clocksource ([`kvmclock`]), the steal clock
-//! ([`steal`]) and the PV EOI fast path ([`pv_eoi`]). Their counters are in
-//! `/sys/kernel/kvm_guest_rs/kvmclock/`, `steal_time/` and `pv_eoi/` ([`counters`]), kvmclock's test and benchmark files in `/sys/kernel/debug/kvm_guest_rs/`
+//! Implemented: the `kvm-clock-rs` clocksource ([`kvmclock`]), the steal clock ([`steal`]), the
+//! PV EOI fast path ([`pv_eoi`]) and async page faults ([`async_pf`]). Their counters are in
+//! `/sys/kernel/kvm_guest_rs/kvmclock/`, `steal_time/`, `pv_eoi/` and `async_pf/`
+//! ([`counters`]), kvmclock's test and benchmark files in `/sys/kernel/debug/kvm_guest_rs/`
 //! (with the module's own, [`bench`]).
 
+mod async_pf;
 mod bench;
 mod counters;
 mod feature;
@@ -64,7 +66,7 @@ module! {
         },
         async_pf: bool {
             default: true,
-            description: "Use async page faults with page-ready interrupts (MSR_KVM_ASYNC_PF_EN); not implemented yet",
+            description: "Use async page faults with page-ready interrupts (MSR_KVM_ASYNC_PF_EN); needs the kvm-pv-ext boot parameter",
         },
         leak_steal_time: bool {
             default: false,
@@ -102,13 +104,15 @@ fn switches(f: Features) -> [feature::Switch; 4] {
             name: "async_pf",
             wanted: module_parameters::async_pf.value(),
             offered: f.has_async_pf_int(),
-            implemented: false,
+            implemented: true,
         },
     ]
 }
 
 /// The module state. Fields drop in declaration order: features first, the directories last.
 struct KvmGuestRs {
+    /// The async page fault feature, if it runs.
+    _async_pf: Option<async_pf::AsyncPf>,
     /// The PV EOI feature, if it runs.
     _pv_eoi: Option<pv_eoi::PvEoi>,
     /// The steal-time feature, if it runs.
@@ -160,7 +164,7 @@ impl kernel::Module for KvmGuestRs {
         for s in switches {
             pr_info!("feature {}: {}\n", s.name, s.state());
         }
-        let [kvmclock_switch, steal_switch, pv_eoi_switch, _] = switches;
+        let [kvmclock_switch, steal_switch, pv_eoi_switch, async_pf_switch] = switches;
 
         let sysfs = sysfs::Dir::new_in_kernel(c"kvm_guest_rs")?;
         let debugfs = debugfs::Dir::new(c"kvm_guest_rs");
@@ -181,11 +185,13 @@ impl kernel::Module for KvmGuestRs {
             &env,
         )?;
         let pv_eoi = feature::start::<pv_eoi::PvEoi>(pv_eoi_switch, (), &env)?;
+        let async_pf = feature::start::<async_pf::AsyncPf>(async_pf_switch, (), &env)?;
         if module_parameters::inject_init_failure.value() {
             pr_info!("inject_init_failure: failing the load after setting everything up\n");
             return Err(EAGAIN);
         }
         Ok(Self {
+            _async_pf: async_pf,
             _pv_eoi: pv_eoi,
             steal,
             _kvmclock: kvmclock,

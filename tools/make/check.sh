@@ -9,9 +9,10 @@
 # boot (guest under stock QEMU: boot-time KUnit, module selftests); model
 # (QEMU with the KVM PV host model: the module selftests on "KVM", and the
 # in-tree C guest validating the model); kvmclock (its guest tests, the
-# in-tree side of steal time and PV EOI, and the teardown at kexec and reboot on the
+# in-tree side of steal time, PV EOI and async PF, and the teardown at kexec and reboot on the
 # model); steal (the steal-time guest tests, booted with kvm-pv-ext); pv_eoi
-# (the PV EOI guest tests, kvm-pv-ext and a PCI serial port); series
+# (the PV EOI guest tests, kvm-pv-ext and a PCI serial port); async_pf (the
+# async page fault guest tests, kvm-pv-ext, the model's fault knobs); series
 # (the upstream patch series: applies, checkpatch, in-tree build).  Each result is recorded as
 # PASS/FAIL/SKIP; the end prints one KTAP document with all of them, the
 # phase timings, and "N passed, N failed, N skipped".  Exits non-zero on any
@@ -297,6 +298,20 @@ if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
 		--timeout 900
 else
 	record SKIP "PV EOI (host model): no QEMU with the KVM PV host model, or no module"
+fi
+phase_end
+
+# The async page fault guest tests on the model, booted with kvm-pv-ext so the
+# module owns MSR_KVM_ASYNC_PF_EN and the page-ready vector (the in-tree side
+# runs in the kvmclock phase's default boot).
+phase_start async_pf
+if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
+	guest_boot async_pf "async PF (host model, kvm-pv-ext)" \
+		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append kvm-pv-ext --hostctl \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs.cpio.gz" --plan async_pf \
+		--timeout 900
+else
+	record SKIP "async PF (host model): no QEMU with the KVM PV host model, or no module"
 fi
 phase_end
 

@@ -19,9 +19,6 @@
 /// Number of hash buckets (a power of two).
 pub(crate) const BUCKETS: usize = 256;
 
-/// The "wake all" token: every sleeper of the receiving CPU.
-pub(crate) const WAKE_ALL: u32 = !0;
-
 /// No node.
 const NIL: u32 = u32::MAX;
 
@@ -225,7 +222,7 @@ impl<W, S: core::ops::DerefMut<Target = [Node<W>]>> Table<W, S> {
         }
     }
 
-    /// Page ready for `token` (not [`WAKE_ALL`]) on CPU `cpu`: passes the sleeper's waker to
+    /// Page ready for `token` (not the broadcast `~0`) on CPU `cpu`: passes the sleeper's waker to
     /// `wake`, or stores an early wake.
     pub(crate) fn wake(&mut self, token: u32, cpu: u32, wake: impl FnOnce(W)) -> Wake {
         if let Some(i) = self.find(token) {

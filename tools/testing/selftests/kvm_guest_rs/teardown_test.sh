@@ -30,10 +30,11 @@ mode=$(kgr_arg teardown)
 mode=${mode:-kexec}
 
 # registered: kvm-clock-rs has a record registered on every CPU, and so have
-# the module's steal time and PV EOI when booted with kvm-pv-ext.
+# the module's steal time, PV EOI and async PF when booted with kvm-pv-ext.
 registered() {
 	kgr_msr_set_on_every_cpu 0x4b564d01 || return 1
-	! grep -qw kvm-pv-ext /proc/cmdline || { kgr_msr_set_on_every_cpu 0x4b564d03 && kgr_msr_set_on_every_cpu 0x4b564d04; }
+	! grep -qw kvm-pv-ext /proc/cmdline || { kgr_msr_set_on_every_cpu 0x4b564d03 && kgr_msr_set_on_every_cpu 0x4b564d04 &&
+		kgr_msr_set_on_every_cpu 0x4b564d02; }
 }
 
 if [ "$mode" = reboot ]; then
