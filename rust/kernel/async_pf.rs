@@ -92,7 +92,8 @@ pub trait Handler: Send + Sync + 'static {
     fn ready<'a>(&self, ctx: PageReady<'a>) -> Acked<'a>;
 
     /// Wakes every task sleeping in [`Handler::wait`]: called, in process context, while the
-    /// registration is dropped, until none is left.
+    /// registration is dropped, until none is left. It must make every [`Handler::wait`] return
+    /// (dropping the registration waits for them, holding the kernel's registration lock).
     fn wake_all(&self);
 }
 
@@ -108,6 +109,10 @@ pub struct Wait<'a> {
 
 impl Wait<'_> {
     /// Returns the CPU the task runs on (it may change across [`Wait::sleep_until`]).
+    ///
+    /// Valid as long as the handler does not sleep but through [`Wait::sleep_until`], like any
+    /// proof of the current CPU in atomic context: sleeping another way (a mutex, a `GFP_KERNEL`
+    /// allocation) in the fault path is a bug that `CONFIG_DEBUG_ATOMIC_SLEEP` reports.
     #[inline]
     pub fn this_cpu(&self) -> ThisCpu<'_> {
         // SAFETY: Interrupts are disabled in the fault path except inside `sleep_until()`, which
@@ -132,7 +137,16 @@ impl Wait<'_> {
     /// [`Task::wake_up`] that happens after a `false` from it is not lost; it must not sleep.
     /// Interrupts are enabled only while the task sleeps, as the in-tree guest does, and are
     /// disabled again when this returns.
+    ///
+    /// Does not sleep, with a warning, if the handler holds something that forbids it (a
+    /// preemption or interrupt guard, a spinlock: the fault path starts with a zero preemption
+    /// count), since the task may wake on another CPU; it then returns what `woken` says.
     pub fn sleep_until(&mut self, timeout: Jiffies, mut woken: impl FnMut() -> bool) -> bool {
+        // SAFETY: Reads the current CPU's state.
+        if unsafe { bindings::preempt_count() } != 0 || !unsafe { bindings::irqs_disabled() } {
+            crate::warn_on!(true);
+            return woken();
+        }
         // CAST: `schedule_timeout()` takes a `long`; longer is forever anyway.
         let mut left = timeout.min(c_long::MAX as Jiffies) as c_long;
         let done = loop {
@@ -197,6 +211,18 @@ impl<'a> PageReady<'a> {
 #[must_use]
 pub struct Acked<'a> {
     _p: PhantomData<fn(&'a ()) -> &'a ()>,
+}
+
+/// Takes the page-ready token from the current CPU's record: replaces it with 0 and returns it,
+/// in one instruction (`XCHG`), so the host never sees the slot half consumed.
+///
+/// Only the page-ready callback takes it: anything else could take a token from its wake-up.
+#[inline]
+fn take_token(records: &PerCpu<PvApfData>, cpu: ThisCpu<'_>) -> u32 {
+    let word = records.this_slot(cpu).word::<u32>(PvApfData::TOKEN);
+    // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
+    // `records`; `xchg()` is one `XCHG` instruction.
+    unsafe { crate::sync::atomic::xchg(word, 0u32, crate::sync::atomic::Relaxed) }
 }
 
 /// What the kernel's callbacks reach: the records and the handler.
@@ -300,17 +326,18 @@ impl<T: Handler> Registration<T> {
     /// Returns `EIO` if the host refuses an MSR, `EBUSY` if enabled already.
     pub fn enable(&self, cpu: ThisCpu<'_>) -> Result {
         let records = &self.shared.records;
-        {
-            let _irq = crate::interrupt::local_interrupt_disable();
-            // SAFETY: Interrupts are disabled; the record is valid until `drop()` unregistered
-            // the dispatcher, which then forgets it.
-            unsafe { bindings::kvm_apf_ext_set_cpu_data(records.this_slot(cpu).as_ptr().cast()) };
-        }
+        // One section with interrupts off, so the three steps run on one CPU whatever `cpu`.
+        let _irq = crate::interrupt::local_interrupt_disable();
+        // SAFETY: Interrupts are disabled; the record is valid until `drop()` unregistered the
+        // dispatcher, which then forgets it.
+        unsafe { bindings::kvm_apf_ext_set_cpu_data(records.this_slot(cpu).as_ptr().cast()) };
         // SAFETY: The vector's handler (installed at boot; `new()` checked it) dispatches to
-        // this registration until `drop()`, which disables every record first.
+        // this registration while it is registered; the kernel turns async PF off on every
+        // online CPU whose record it knows before it unregisters (offline CPUs come back through
+        // INIT, which resets the MSR).
         unsafe { AsyncPfInt::set_vector(cpu, VECTOR) }?;
         // SAFETY: The dispatcher is registered and knows this CPU's record, the vector is set
-        // (type invariant); `drop()` disables the record before it unregisters.
+        // (type invariant); the record is disabled before the dispatcher goes, as above.
         unsafe { records.enable_unchecked(cpu, ASYNC_PF_DELIVERY_AS_INT) }
     }
 
@@ -349,7 +376,7 @@ impl<T: Handler> Registration<T> {
         // SAFETY: Hardirq context: the caller stays on this CPU.
         let this = unsafe { ThisCpu::new_unchecked(CpuId::current()) };
         // `XCHG`: the token slot is 0 again before the acknowledgment, as the host requires.
-        let token = shared.records.take_u32(this, PvApfData::TOKEN);
+        let token = take_token(&shared.records, this);
         let _acked = shared.handler.ready(PageReady { this, token });
     }
 
@@ -370,9 +397,9 @@ impl<T: Handler> Drop for Registration<T> {
     fn drop(&mut self) {
         // No CPU raises "page not present" any more: the host drops what is outstanding.
         self.shared.records.disable_online();
-        // SAFETY: Registered in `new()` (type invariant). Returns once no CPU runs a callback and
-        // no task is left in `wait` (woken through `wake_all`), and the kernel no longer knows
-        // the records, so `shared` may be freed.
-        unsafe { bindings::kvm_apf_ext_unregister() };
+        // SAFETY: Registered in `new()` with `OPS` (type invariant). Returns once no CPU runs a
+        // callback and no task is left in `wait` (woken through `wake_all`), and the kernel no
+        // longer knows the records, so `shared` may be freed.
+        unsafe { bindings::kvm_apf_ext_unregister(&Self::OPS) };
     }
 }

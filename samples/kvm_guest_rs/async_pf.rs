@@ -131,7 +131,7 @@ type Waker = ARef<Task>;
 pub(crate) struct Apf {
     /// Who waits for which token; taken in the fault path and the interrupt.
     #[pin]
-    table: RawSpinLockIrq<Table<Waker, KVec<Node<Waker>>>>,
+    table: RawSpinLockIrq<Table<Waker, VVec<Node<Waker>>>>,
     /// Per-CPU statistics.
     cpus: PerCpuBox<CpuApf>,
     /// Tasks sleeping in the fault path now.
@@ -336,7 +336,8 @@ impl GuestFeature for AsyncPf {
     fn start(_plan: (), _params: (), env: &Env<'_>) -> Result<Self> {
         // CAST: `nr_cpu_ids()` fits in `usize`.
         let capacity = async_pf::HOST_MAX_PER_CPU * nr_cpu_ids() as usize;
-        let mut nodes = KVec::with_capacity(capacity, GFP_KERNEL)?;
+        // `vmalloc()`: 64 nodes of about 40 bytes per possible CPU need no contiguous pages.
+        let mut nodes = VVec::with_capacity(capacity, GFP_KERNEL)?;
         for _ in 0..capacity {
             nodes.push(Node::new(), GFP_KERNEL)?;
         }

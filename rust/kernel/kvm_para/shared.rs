@@ -27,6 +27,7 @@
 //!                              further enable succeeds; syscore shutdown: the same again
 //!   suspend, hibernation    ─▶ syscore suspend: MSR = 0 on the last CPU (the others went
 //!                              offline through their hotplug callbacks); resume: MSR again
+//!                              (not for a gated record, see `HostRecord::GATED`)
 //!   drop()                  ─▶ still published on an online CPU: disabled there by IPI;
 //!                              still published anywhere else: pages leaked, with a warning;
 //!                              else pages freed
@@ -61,12 +62,9 @@
 //! [`include/linux/cc_platform.h`](srctree/include/linux/cc_platform.h),
 //! [`include/linux/reboot.h`](srctree/include/linux/reboot.h)
 
-use super::{
-    abi::PvApfData,
-    msr::{
-        OneShotMsr,
-        PerCpuMsr, //
-    },
+use super::msr::{
+    OneShotMsr,
+    PerCpuMsr, //
 };
 use crate::{
     alloc::flags::__GFP_ZERO,
@@ -347,6 +345,8 @@ struct State {
     name: &'static str,
     /// [`HostRecord::VERSION`] of the record type.
     version: Option<usize>,
+    /// [`HostRecord::GATED`] of the record type: not enabled again at resume.
+    gated: bool,
     published: KVec<Atomic<u64>>,
     shut_down: AtomicFlag,
     reboot: Opaque<bindings::notifier_block>,
@@ -525,7 +525,9 @@ impl State {
         0
     }
 
-    /// Resume: publishes again what [`State::syscore_suspend`] took back (the host forgot it).
+    /// Resume: publishes again what [`State::syscore_suspend`] took back (the host forgot it),
+    /// unless the record is gated: only its dispatcher's owner may enable it, after what it needs
+    /// first (the async PF vector, which the host forgot too), so the CPU resumes without it.
     ///
     /// # Safety
     ///
@@ -534,7 +536,7 @@ impl State {
         // SAFETY: By the safety requirements.
         let (this, cpu, irq) = unsafe { Self::syscore_context(data) };
         let value = this.suspended.xchg(0, Relaxed);
-        if value != 0 {
+        if value != 0 && !this.gated {
             // CAST: `stride` is at most `PAGE_SIZE`; the flag bits are below it.
             let flags = value & (this.stride as u64 - 1) & !this.enable;
             let _ = this.enable(cpu, flags, irq);
@@ -699,6 +701,7 @@ impl<R: HostRecord> PerCpu<R> {
                 enable: desc.enable_bit(),
                 name: desc.name(),
                 version: R::VERSION,
+                gated: R::GATED,
                 published,
                 shut_down: AtomicFlag::new(false),
                 reboot: Opaque::new(bindings::notifier_block {
@@ -883,26 +886,6 @@ impl<R: HostRecord> PerCpu<R> {
         might_sleep();
         // SAFETY: Process context (checked above); `state` is pinned.
         unsafe { self.state.disable_online() };
-    }
-}
-
-impl PerCpu<PvApfData> {
-    /// Atomically replaces the `u32` at byte `offset` of the current CPU's record with 0 and
-    /// returns the old value (`XCHG`), to consume a token the host wrote.
-    ///
-    /// Only for the async page fault record: taking a word of another record could take the host's
-    /// side of a protocol away from its owner (a PV EOI bit from its end of interrupt).
-    ///
-    /// # Panics
-    ///
-    /// Panics if the word lies outside the record or is not aligned (a build error for a
-    /// constant `offset`).
-    #[inline]
-    pub fn take_u32(&self, cpu: ThisCpu<'_>, offset: usize) -> u32 {
-        let word = self.this_slot(cpu).word::<u32>(offset);
-        // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
-        // `self`; `xchg()` is one `XCHG` instruction.
-        unsafe { crate::sync::atomic::xchg(word, 0u32, Relaxed) }
     }
 }
 
