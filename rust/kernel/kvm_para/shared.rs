@@ -853,8 +853,9 @@ impl<R: HostRecord> PerCpu<R> {
     /// # Safety
     ///
     /// If `R` is gated, the guest must handle what the host does once the record is enabled on
-    /// this CPU, for as long as it stays enabled (for [`PvApfData`]: the kernel's async page fault
-    /// dispatcher is registered and knows this record, and the page-ready vector is set).
+    /// this CPU, for as long as it stays enabled (for the async page fault record,
+    /// [`PvApfData`](super::abi::PvApfData): the kernel's dispatcher is registered and knows this
+    /// record, and the page-ready vector is set).
     pub unsafe fn enable_unchecked(&self, cpu: ThisCpu<'_>, flags: u64) -> Result {
         if flags & !self.desc.flags() != 0 {
             return Err(EINVAL);
