@@ -5,7 +5,9 @@
 Input: results.tsv, lines "SIDE KEY VALUE..." from the compare plan, where SIDE
 is A (in-tree C features) or B (the module) and the benchmarks give "CALLS NS";
 pv_eoi lines give the host model's "INTERRUPTS EOI_WRITES COMPLETED TAKEN_BACK",
-eoi_path_fast/slow the instructions of the EOI hook's paths.
+eoi_path_fast/slow the instructions of the EOI hook's paths; apf_episode,
+apf_ready_first and apf_episode_sync "PAGES DELAY_NS NS INJECTED", apf_overlap_on
+and apf_overlap_off "MS" (async page faults, tools/runner/plans/clock-cost.sh).
 Under icount shift 0 a virtual ns is one guest instruction, so NS / CALLS is
 instructions per call.  Writes an RST table and a PNG bar chart.
 """
@@ -116,6 +118,38 @@ def main():
         ("(e) EOI hook, instructions: not armed (up to the APIC driver's EOI)", ifmt(psa), ifmt(psb),
          fmt(ratio(psb, psa), 2)),
     ]
+    def apf(side, key):
+        """Instructions per page beyond the host delay, pages, host injections."""
+        v = data.get((side, key))
+        if not v:
+            return None, None, None
+        pages, delay, ns, injected = (int(x) for x in v[-1][:4])
+        return (ns - pages * delay) / pages, pages, injected
+
+    def apf_ms(side, key):
+        v = data.get((side, key))
+        return float(v[-1][0]) if v else None
+
+    (epa, npa, ia_), (epb, npb, ib_) = apf("A", "apf_episode"), apf("B", "apf_episode")
+    (rfa, _, rfia), (rfb, _, rfib) = apf("A", "apf_ready_first"), apf("B", "apf_ready_first")
+    esync, _, _ = apf("B", "apf_episode_sync")
+    ova, ovb, ovoff = apf_ms("A", "apf_overlap_on"), apf_ms("B", "apf_overlap_on"), apf_ms("B", "apf_overlap_off")
+    speed = lambda on: None if on is None or ovoff is None else ovoff / on  # noqa: E731
+    apf_rows = [
+        ("(f) async PF episode (fault, sleep, page ready, wake, retry): instructions per page "
+         "beyond the 1 ms host delay", fmt(epa, 0), fmt(epb, 0), fmt(ratio(epb, epa), 3)),
+        ("(f) ... pages, host injections", f"{npa} {ia_}", f"{npb} {ib_}", ""),
+        ("(f) ... page ready before its fault (early wake, no sleep): instructions per page",
+         fmt(rfa, 0), fmt(rfb, 0), fmt(ratio(rfb, rfa), 3)),
+        ("(f) ... no async PF (the vCPU waits, APF halt): instructions per page", "", fmt(esync, 0), ""),
+        ("(f) overlap: computing task + 64 faults of 5 ms on one vCPU, ms", fmt(ova), fmt(ovb),
+         fmt(ratio(ovb, ova), 3)),
+        ("(f) ... without async PF (vCPU waits), ms", "", fmt(ovoff), ""),
+        ("(f) overlap speed-up over the vCPU waiting (same host delay)", fmt(speed(ova), 2),
+         fmt(speed(ovb), 2), fmt(ratio(speed(ovb), speed(ova)), 3)),
+        ("(f) allocations in IRQ context per early wake", "1 (kzalloc GFP_ATOMIC, by its code)",
+         "0 (table preallocated at load)", ""),
+    ]
     for key, label in (("ktime_warp", "(c) ktime_get() warps across CPUs (reads)"),
                        ("user_warp", "(c) clock_gettime() warps across CPUs (reads)"),
                        ("raw_warp", "(c) raw kvm-clock-rs warps across CPUs (reads)")):
@@ -125,6 +159,7 @@ def main():
         rows.append((label, cell(ra, wa), cell(rbb, wb), ""))
     rows += steal_rows
     rows += eoi_rows
+    rows += apf_rows
 
     head = ("Measurement", "A: in-tree C", "B: kvm_guest_rs", "B/A")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
@@ -135,7 +170,8 @@ def main():
     with open(sys.argv[2], "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [4, 1.6]})
+    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.8),
+                                       gridspec_kw={"width_ratios": [4, 1.6, 1.6]})
     labels = ["ktime_get()\n(kernel)", "clock_gettime()\n(user space)", "raw read\n(kvm-clock-rs)",
               "steal-clock read\n(scheduler)", "EOI hook\n(PV EOI armed)"]
     a_vals = [ka or 0, ua or 0, 0, sra or 0, pfa or 0]
@@ -162,6 +198,16 @@ def main():
     ax2.set_xticklabels(eoi_labels)
     ax2.set_ylabel("APIC EOI writes\nper 1000 interrupts")
     ax2.set_title("PV EOI: exits left", fontsize=10)
+    ov_labels = ["A", "B"]
+    ov_vals = [speed(ova) or 0, speed(ovb) or 0]
+    ax3.bar(range(2), ov_vals, 0.6, color=["C0", "C1"])
+    for i, v in enumerate(ov_vals):
+        ax3.text(i, v, f"{v:.2f}x", ha="center", va="bottom", fontsize=8)
+    ax3.axhline(1.0, color="C7", linewidth=0.8)
+    ax3.set_xticks(range(2))
+    ax3.set_xticklabels(ov_labels)
+    ax3.set_ylabel("speed-up over the vCPU\nwaiting for each page")
+    ax3.set_title("Async PF: overlap", fontsize=10)
     fig.tight_layout()
     fig.savefig(sys.argv[3], dpi=120)
 

@@ -15,7 +15,11 @@
 # APIC write and the EOI register writes per 1000 interrupts, A, B and B with PV
 # EOI off, on one fixed interrupt workload (in a second boot per side, with a
 # PCI serial port and the host channel), and the instructions on the EOI hook's two paths
-# (tools/lib/eoi-path-count.py on the same binaries).  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
+# (tools/lib/eoi-path-count.py on the same binaries), (f) async page faults in
+# the same second boot: the instructions an episode costs beyond the host's
+# delay (and with the page ready first), the overlap a computing task gets
+# while another waits, against the vCPU waiting for each page (B, module
+# unloaded, x-apf-sync).  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
 # report.rst and compare.png, and prints the table.
 #   FLAVOUR=default|debug   kernel flavour (default: default, no debugging)
 #   QEMU_MODEL=PATH         the model binary (default: $KGR_CACHE/qemu/build-*/)
@@ -43,7 +47,7 @@ for side in A B; do
 		extra=()
 		name=$side
 		if [ $part = eoi ]; then
-			# (e) in a boot of its own: host I/O would cost the main boot its determinism.
+			# (e) and (f) in a boot of its own: host I/O would cost the main boot its determinism.
 			append="$append kgr.compare_part=eoi"
 			extra=(--hostctl --qemu-arg -chardev --qemu-arg null,id=kgr-lvl --qemu-arg -device
 				--qemu-arg pci-serial,chardev=kgr-lvl)

@@ -5,8 +5,8 @@
 # in-tree C features (kgr.compare=A, normal boot) and with the module's
 # (kgr.compare=B, booted with kvm-pv-ext, module loaded: kvm-clock-rs and its
 # steal clock and PV EOI); kgr.steal_ppm=N is the steal the host model injects.
-# With kgr.compare_part=eoi only the PV EOI workload (e) runs, in a boot with
-# the host channel and a PCI serial port.  Meant for icount runs (run-guest
+# With kgr.compare_part=eoi only the PV EOI workload (e) and the async PF
+# workloads (f) run, in a boot with the host channel and a PCI serial port.  Meant for icount runs (run-guest
 # --icount 0: one virtual ns per instruction).
 # Prints "# compare KEY VALUE" lines for the host script besides KTAP.
 . /kgr/selftests/kselftest/ktap_helpers.sh
@@ -27,7 +27,7 @@ B) want=kvm-clock-rs ;;
 	;;
 esac
 PART=$(kgr_arg compare_part)
-if [ "$PART" = eoi ]; then ktap_set_plan 3; else ktap_set_plan 7; fi
+if [ "$PART" = eoi ]; then ktap_set_plan 4; else ktap_set_plan 7; fi
 emit() { echo "# compare $SIDE $1 $2"; }
 field() { echo "$2" | awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
 
@@ -155,15 +155,64 @@ if [ "$PART" = eoi ]; then
 			_i=$((_i + 1))
 		done
 	}
+	# (f) async PF on vCPU 1, the model's first-touch window (host delay in
+	# virtual time; an idle vCPU skips to it): apf_cost KEY ADDR PAGES DELAY
+	# emits "KEY PAGES DELAY NS INJECTED": one task touching PAGES pages
+	# alone, NS the wall time, INJECTED the host's "page not present" count
+	# (0 when the vCPU waited synchronously).  apf_overlap KEY ADDR emits "KEY
+	# MS": a computing task and one touching 64 pages held back 5 ms each.
+	apf_arm() {
+		_p=$(hostq cpu-path 1) && hostq qom-set "$_p" x-apf-va-start "$1" >/dev/null &&
+			hostq qom-set "$_p" x-apf-va-end $(($1 + $2 * 4096)) >/dev/null &&
+			hostq qom-set "$_p" x-apf-delay-ns "$3" >/dev/null && hostq qom-set "$_p" x-apf-count "$2" >/dev/null
+	}
+	apf_disarm() { _p=$(hostq cpu-path 1) && hostq qom-set "$_p" x-apf-count 0 >/dev/null; }
+	apf_injected() { hostq cpu-sum x-kvm-pv-apf-injected | awk '{ print $2 }'; }
+	apf_cost() {
+		_i0=$(apf_injected)
+		apf_arm "$2" "$3" "$4" || return 1
+		_out=$("$ST/apf_work" cost "$2" "$3" 1) || return 1
+		apf_disarm
+		emit "$1" "$3 $4 $(echo "$_out" | sed -n 's/.*: \([0-9]*\) ns$/\1/p') $(($(apf_injected) - _i0))"
+	}
+	apf_overlap() {
+		apf_arm "$2" 64 5000000 || return 1
+		_out=$("$ST/apf_work" overlap "$2" 64 1 320) || return 1
+		apf_disarm
+		emit "$1" "$(echo "$_out" | sed -n 's/.*: \([0-9.]*\) ms$/\1/p')"
+	}
+	apf_on() {
+		apf_cost apf_episode $((0x200000000000)) 64 1000000 &&
+			kgr_knob x-apf-fault '"ready-first"' &&
+			apf_cost apf_ready_first $((0x200010000000)) 64 1000000 &&
+			kgr_knob x-apf-fault '"none"' &&
+			apf_overlap apf_overlap_on $((0x200020000000))
+	}
+	# Off (B, module unloaded): the vCPU waits for each page (x-apf-sync, KVM's
+	# APF halt), the baseline of both sides' overlap.
+	apf_off() {
+		kgr_knob x-apf-sync true &&
+			apf_cost apf_episode_sync $((0x200030000000)) 64 1000000 &&
+			apf_overlap apf_overlap_off $((0x200040000000)) &&
+			kgr_knob x-apf-sync false
+	}
+	apf_ok=1
 	if [ -z "$tty" ] || ! hostq cpu-path 0 >/dev/null 2>&1; then
 		ktap_test_fail "compare $SIDE: PV EOI measured (no PCI serial port or no host channel)"
-	elif eoi_run pv_eoi && { [ "$SIDE" = A ] || {
+		apf_ok=0
+	elif eoi_run pv_eoi && { apf_on || apf_ok=0; } && { [ "$SIDE" = A ] || {
 		# Off: the next clocksource, then no module.
-		echo kvm-clock-rs >$CS/unbind_clocksource && rmmod kvm_guest_rs && eoi_run pv_eoi_off
+		echo kvm-clock-rs >$CS/unbind_clocksource && rmmod kvm_guest_rs && eoi_run pv_eoi_off &&
+			{ apf_off || apf_ok=0; }
 	}; }; then
 		ktap_test_pass "compare $SIDE: PV EOI measured"
 	else
 		ktap_test_fail "compare $SIDE: PV EOI measured"
+	fi
+	if [ $apf_ok = 1 ]; then
+		ktap_test_pass "compare $SIDE: async PF measured"
+	else
+		ktap_test_fail "compare $SIDE: async PF measured"
 	fi
 fi
 ktap_finished

@@ -12,6 +12,12 @@
  *	the computing task runs while the other waits; without them the vCPU
  *	waits (x-apf-sync), so T is about the sum of both.
  *
+ *   apf_work cost ADDR NPAGES CPU
+ *	Touches NPAGES pages at ADDR from a task pinned to CPU, alone, and prints
+ *	the wall time: "apf_work: cost N pages: T ns".  Under icount shift 0
+ *	(one virtual ns per guest instruction, idle time skipped to the next
+ *	timer), T - NPAGES * delay is what the episodes cost in instructions.
+ *
  *   apf_work read ADDR NPAGES [CPU]
  *	Fills NPAGES pages at ADDR with read(2) from /dev/zero, so that the
  *	first touch of each page is the kernel's (a copy to user memory),
@@ -122,6 +128,32 @@ static int overlap(unsigned long addr, unsigned long n, int cpu, double work_ms)
 	return 0;
 }
 
+static int cost(unsigned long addr, unsigned long n, int cpu)
+{
+	volatile uint64_t *p;
+	struct timespec t0, t1;
+	unsigned long i;
+
+	if (pin(cpu))
+		return 2;
+	p = map(addr, n);
+	if (!p)
+		return 2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++)
+		p[i * page / 8] = i;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (i = 0; i < n; i++) {
+		if (p[i * page / 8] != i) {
+			printf("apf_work: page %lu corrupted\n", i);
+			return 1;
+		}
+	}
+	printf("apf_work: cost %lu pages: %lld ns\n", n,
+	       (t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
+	return 0;
+}
+
 static int readin(unsigned long addr, unsigned long n)
 {
 	volatile uint64_t *p = map(addr, n);
@@ -167,11 +199,14 @@ int main(int argc, char **argv)
 	if (argc == 6 && !strcmp(argv[1], "overlap"))
 		return overlap(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0),
 			       atoi(argv[4]), atof(argv[5]));
+	if (argc == 5 && !strcmp(argv[1], "cost"))
+		return cost(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0), atoi(argv[4]));
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "read")) {
 		if (argc == 5 && pin(atoi(argv[4])))
 			return 2;
 		return readin(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0));
 	}
-	fprintf(stderr, "usage: apf_work overlap ADDR NPAGES CPU WORK_MS | read ADDR NPAGES [CPU]\n");
+	fprintf(stderr,
+		"usage: apf_work overlap ADDR NPAGES CPU WORK_MS | cost ADDR NPAGES CPU | read ADDR NPAGES [CPU]\n");
 	return 2;
 }
