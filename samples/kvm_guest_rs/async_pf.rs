@@ -140,19 +140,9 @@ pub(crate) struct Apf {
     sleepers_max: Atomic<u64>,
 }
 
-impl Handler for Apf {
-    fn wait(&self, ctx: &mut Wait<'_>, token: u32) {
-        let cpu = ctx.this_cpu();
-        let s = self.cpus.this_cpu(cpu);
-        s.not_present.inc();
-        // The returned waker, if any, is dropped after the lock.
-        let (begin, _waker) = self.table.lock().wait(token, cpu.id().as_u32(), ctx.task());
-        let node = match begin {
-            table::Wait::Sleep(node) => node,
-            table::Wait::Ready => return s.early_claimed.inc(),
-            table::Wait::Duplicate => return s.duplicates.inc(),
-            table::Wait::Full => return s.exhausted.inc(),
-        };
+impl Apf {
+    /// A task begins to sleep: counts it, and the most at once.
+    fn sleepers_begin(&self) {
         let now = self.sleepers.fetch_add(1, Relaxed) + 1;
         let mut max = self.sleepers_max.load(Relaxed);
         while now > max {
@@ -161,13 +151,55 @@ impl Handler for Apf {
                 Err(m) => max = m,
             }
         }
+    }
+}
+
+impl Handler for Apf {
+    fn wait(&self, ctx: &mut Wait<'_>, token: u32) {
+        let cpu = ctx.this_cpu();
+        self.cpus.this_cpu(cpu).not_present.inc();
+        let cpu = cpu.id().as_u32();
+        let mut waker = Some(ctx.task());
+        // The first call registers the wait, with the task already marked sleeping (so a wake
+        // from another CPU right after is not lost); the next ones leave once woken. One lock
+        // each, as the in-tree guest's bucket lock.
+        let mut begin = None;
+        // A waker the table did not keep is dropped after the lock, not under it.
+        let mut _unused = None;
         let woken = ctx.sleep_until(msecs_to_jiffies(WAIT_TIMEOUT_MS), || {
-            self.table.lock().is_woken(node)
+            let mut table = self.table.lock();
+            match begin {
+                None => {
+                    let Some(w) = waker.take() else {
+                        return true;
+                    };
+                    let (b, back) = table.wait(token, cpu, w);
+                    _unused = back;
+                    let sleeps = matches!(b, table::Wait::Sleep(_));
+                    begin = Some(b);
+                    if sleeps {
+                        self.sleepers_begin();
+                    }
+                    !sleeps
+                }
+                Some(table::Wait::Sleep(node)) => table.take_if_woken(node),
+                Some(_) => true,
+            }
         });
-        let _waker = self.table.lock().done(node);
-        self.sleepers.fetch_sub(1, Relaxed);
-        if !woken {
-            self.cpus.this_cpu(ctx.this_cpu()).timeouts.inc();
+        let s = self.cpus.this_cpu(ctx.this_cpu());
+        match begin {
+            Some(table::Wait::Sleep(node)) => {
+                if !woken {
+                    // Timed out (or could not sleep): the node goes, with the waker if unused.
+                    let _waker = self.table.lock().done(node);
+                    s.timeouts.inc();
+                }
+                self.sleepers.fetch_sub(1, Relaxed);
+            }
+            Some(table::Wait::Ready) => s.early_claimed.inc(),
+            Some(table::Wait::Duplicate) => s.duplicates.inc(),
+            Some(table::Wait::Full) => s.exhausted.inc(),
+            None => {}
         }
     }
 

@@ -213,6 +213,15 @@ impl<W, S: core::ops::DerefMut<Target = [Node<W>]>> Table<W, S> {
         matches!(self.nodes[i as usize].slot, Slot::Sleeper(None))
     }
 
+    /// If sleeper node `i` was woken, frees it and returns `true`; the sleeper is done.
+    pub(crate) fn take_if_woken(&mut self, i: u32) -> bool {
+        let woken = self.is_woken(i);
+        if woken {
+            self.remove(i);
+        }
+        woken
+    }
+
     /// The sleeper of node `i` is done waiting (woken or not): frees the node and returns the
     /// waker if nobody took it.
     pub(crate) fn done(&mut self, i: u32) -> Option<W> {
