@@ -6,7 +6,8 @@ Input: results.tsv, lines "SIDE KEY VALUE..." from the compare plan, where SIDE
 is A (in-tree C features) or B (the module) and the benchmarks give "CALLS NS";
 pv_eoi lines give the host model's "INTERRUPTS EOI_WRITES COMPLETED TAKEN_BACK",
 eoi_path_fast/slow the instructions of the EOI hook's paths; apf_episode,
-apf_ready_first and apf_episode_sync "PAGES DELAY_NS NS INJECTED", apf_overlap_on
+apf_ready_first and apf_episode_sync "PAGES DELAY_NS NS INJECTED" (and KEY_handler
+"INSNS TIMED": page-ready vector entry to acknowledgment), apf_overlap_on
 and apf_overlap_off "MS" (async page faults, tools/runner/plans/clock-cost.sh).
 Under icount shift 0 a virtual ns is one guest instruction, so NS / CALLS is
 instructions per call.  Writes an RST table and a PNG bar chart.
@@ -131,15 +132,38 @@ def main():
         return float(v[-1][0]) if v else None
 
     (epa, npa, ia_), (epb, npb, ib_) = apf("A", "apf_episode"), apf("B", "apf_episode")
-    (rfa, _, rfia), (rfb, _, rfib) = apf("A", "apf_ready_first"), apf("B", "apf_ready_first")
+    def apf_early(side):
+        """Instructions per host episode of the early-wake run (no host delay is waited)."""
+        v = data.get((side, "apf_ready_first"))
+        if not v:
+            return None
+        _, _, ns, injected = (int(x) for x in v[-1][:4])
+        return ns / injected if injected else None
+
+    rfa, rfb = apf_early("A"), apf_early("B")
+
+    def apf_handler(side, key):
+        """Instructions per page-ready from vector entry to the acknowledgment (host model)."""
+        v = data.get((side, key + "_handler"))
+        if not v:
+            return None
+        insns, timed = (int(x) for x in v[-1][:2])
+        return insns / timed if timed else None
+
+    hwa, hwb = apf_handler("A", "apf_episode"), apf_handler("B", "apf_episode")
+    hea, heb = apf_handler("A", "apf_ready_first"), apf_handler("B", "apf_ready_first")
     esync, _, _ = apf("B", "apf_episode_sync")
     ova, ovb, ovoff = apf_ms("A", "apf_overlap_on"), apf_ms("B", "apf_overlap_on"), apf_ms("B", "apf_overlap_off")
     speed = lambda on: None if on is None or ovoff is None else ovoff / on  # noqa: E731
     apf_rows = [
+        ("(f) page-ready interrupt, vector entry to acknowledgment (wakes the sleeper): "
+         "instructions", fmt(hwa, 0), fmt(hwb, 0), fmt(ratio(hwb, hwa), 3)),
+        ("(f) ... page ready before its fault (records an early wake): instructions",
+         fmt(hea, 0), fmt(heb, 0), fmt(ratio(heb, hea), 3)),
         ("(f) async PF episode (fault, sleep, page ready, wake, retry): instructions per page "
          "beyond the 1 ms host delay", fmt(epa, 0), fmt(epb, 0), fmt(ratio(epb, epa), 3)),
         ("(f) ... pages, host injections", f"{npa} {ia_}", f"{npb} {ib_}", ""),
-        ("(f) ... page ready before its fault (early wake, no sleep): instructions per page",
+        ("(f) ... page ready before its fault (early wake, no sleep): instructions per episode",
          fmt(rfa, 0), fmt(rfb, 0), fmt(ratio(rfb, rfa), 3)),
         ("(f) ... no async PF (the vCPU waits, APF halt): instructions per page", "", fmt(esync, 0), ""),
         ("(f) overlap: computing task + 64 faults of 5 ms on one vCPU, ms", fmt(ova), fmt(ovb),

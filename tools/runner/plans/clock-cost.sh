@@ -167,13 +167,18 @@ if [ "$PART" = eoi ]; then
 			hostq qom-set "$_p" x-apf-delay-ns "$3" >/dev/null && hostq qom-set "$_p" x-apf-count "$2" >/dev/null
 	}
 	apf_disarm() { _p=$(hostq cpu-path 1) && hostq qom-set "$_p" x-apf-count 0 >/dev/null; }
-	apf_injected() { hostq cpu-sum x-kvm-pv-apf-injected | awk '{ print $2 }'; }
+	apf_sum() { hostq cpu-sum "x-kvm-pv-apf-$1" | awk '{ print $2 }'; }
+	apf_injected() { apf_sum injected; }
+	# ... and "KEY_handler INSNS TIMED": the instructions the host model
+	# counted from the page-ready vector's entry to the acknowledgment
+	# (the wake-up on the way), for TIMED page-ready interrupts.
 	apf_cost() {
-		_i0=$(apf_injected)
+		_i0=$(apf_injected) _h0=$(apf_sum ready-insns) _t0=$(apf_sum ready-timed)
 		apf_arm "$2" "$3" "$4" || return 1
 		_out=$("$ST/apf_work" cost "$2" "$3" 1) || return 1
 		apf_disarm
 		emit "$1" "$3 $4 $(echo "$_out" | sed -n 's/.*: \([0-9]*\) ns$/\1/p') $(($(apf_injected) - _i0))"
+		emit "${1}_handler" "$(($(apf_sum ready-insns) - _h0)) $(($(apf_sum ready-timed) - _t0))"
 	}
 	apf_overlap() {
 		apf_arm "$2" 64 5000000 || return 1
