@@ -222,6 +222,101 @@ impl Drop for Pages {
     }
 }
 
+/// Memory that someone else owns and keeps for ever, lent to a [`PerCpu`] for its records: the
+/// kernel's pvclock page for the vDSO (`kernel::pvclock_vdso::VdsoPage`), which user space maps
+/// and which must therefore outlive any module.
+///
+/// # Safety
+///
+/// - [`LentPages::virt`] returns the same kernel address for as long as the value lives: a
+///   direct-mapped (`virt_to_phys()` works on it), `PAGE_SIZE`-aligned, physically contiguous
+///   block of [`LentPages::LEN`] bytes, shared with the host under memory encryption, that nothing
+///   else writes while the value lives.
+/// - The memory is never freed: dropping the value only returns it to its owner, and forgetting
+///   the value (what [`PerCpu`] does if the host may still write the memory) is allowed.
+pub unsafe trait LentPages: Send + Sync + 'static {
+    /// Size of the memory in bytes.
+    const LEN: usize;
+
+    /// Returns the kernel address of the memory.
+    fn virt(&self) -> NonNull<u8>;
+}
+
+/// A lent value ([`LentPages`]), type-erased: given back to its owner when dropped.
+struct Lent {
+    value: NonNull<c_void>,
+    drop_value: unsafe fn(NonNull<c_void>),
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        // SAFETY: `value` and `drop_value` come from `Memory::lent()`; this is the only drop.
+        unsafe { (self.drop_value)(self.value) };
+    }
+}
+
+/// The memory of a [`PerCpu`]'s records.
+enum Memory {
+    /// Allocated for the records, freed with them.
+    Own(Pages),
+    /// Lent ([`LentPages`]).
+    Lent { virt: NonNull<u8>, value: Lent },
+}
+
+impl Memory {
+    /// Takes the lent memory `pages`.
+    fn lent<P: LentPages>(pages: P) -> Result<Self> {
+        /// Drops the `P` that `lent()` boxed.
+        ///
+        /// # Safety
+        ///
+        /// `value` comes from `KBox::<P>::into_raw()`, and is used no more.
+        unsafe fn drop_value<P: LentPages>(value: NonNull<c_void>) {
+            // SAFETY: By the function's safety requirements.
+            drop(unsafe { KBox::from_raw(value.cast::<P>().as_ptr()) });
+        }
+        let virt = pages.virt();
+        let value = KBox::into_raw(KBox::new(pages, GFP_KERNEL)?);
+        Ok(Self::Lent {
+            virt,
+            value: Lent {
+                // SAFETY: `KBox::into_raw()` never returns null.
+                value: unsafe { NonNull::new_unchecked(value.cast()) },
+                drop_value: drop_value::<P>,
+            },
+        })
+    }
+
+    /// Returns the kernel address of the memory.
+    fn virt(&self) -> NonNull<u8> {
+        match self {
+            Self::Own(pages) => pages.virt,
+            Self::Lent { virt, .. } => *virt,
+        }
+    }
+
+    /// Returns the guest-physical address of the byte at `offset`, inside the memory.
+    fn phys(&self, offset: usize) -> u64 {
+        match self {
+            Self::Own(pages) => pages.phys(offset),
+            // SAFETY: Lent memory is direct-mapped and physically contiguous (`LentPages`), and
+            // `offset` is inside it (checked by the callers).
+            Self::Lent { virt, .. } => unsafe {
+                bindings::virt_to_phys(virt.as_ptr().cast()) + offset as u64
+            },
+        }
+    }
+
+    /// Gives the memory up without freeing or returning it: the host may still write it.
+    fn leak(self) {
+        match self {
+            Self::Own(pages) => pages.leak(),
+            // Its owner never gets it back (allowed by `LentPages`).
+            Self::Lent { value, .. } => core::mem::forget(value),
+        }
+    }
+}
+
 /// A record in shared memory, valid while the owner it was borrowed from lives.
 ///
 /// Reads use single-copy-atomic loads (`READ_ONCE()`), because the host may write at any time.
@@ -631,7 +726,7 @@ impl<R: HostRecord> Drop for Owner<R> {
 pub struct PerCpu<R: HostRecord> {
     state: Pin<KBox<State>>,
     desc: &'static PerCpuMsr<R>,
-    pages: Option<Pages>,
+    pages: Option<Memory>,
     own: PerCpuBox<SlotAddr<R>>,
     _owner: Owner<R>,
 }
@@ -671,6 +766,38 @@ impl<R: HostRecord> PerCpu<R> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn new(desc: &'static PerCpuMsr<R>) -> Result<Self> {
+        Self::new_with(desc, |len| Ok(Memory::Own(Pages::new(len)?)))
+    }
+
+    /// Like [`PerCpu::new`], with the records in the lent memory `pages` rather than in pages of
+    /// their own: CPU `n`'s record at offset `n * stride()`, every record zeroed first. When
+    /// dropped, the owner gives `pages` back, or forgets it if a record may still be written by
+    /// the host.
+    ///
+    /// Fails with `E2BIG` if the records of all possible CPUs do not fit in `pages`, and with
+    /// `EBUSY` if `desc` has another owner (`pages` is given back then).
+    pub fn new_in<P: LentPages>(desc: &'static PerCpuMsr<R>, pages: P) -> Result<Self> {
+        let mut pages = Some(pages);
+        Self::new_with(desc, |len| {
+            if len > P::LEN {
+                return Err(E2BIG);
+            }
+            // PANIC: `new_with()` calls this once.
+            Memory::lent(pages.take().expect("called once"))
+        })
+        .inspect(|this| {
+            // The memory may hold an earlier owner's records.
+            for i in 0..this.state.nr {
+                this.state.zero(i);
+            }
+        })
+    }
+
+    /// [`PerCpu::new`] with memory from `memory(len)`, which must return at least `len` bytes.
+    fn new_with(
+        desc: &'static PerCpuMsr<R>,
+        memory: impl FnOnce(usize) -> Result<Memory>,
+    ) -> Result<Self> {
         let owner = Owner::claim(desc)?;
         // At most `PAGE_SIZE` and at least 8: descriptor invariants.
         let stride = size_of::<R>().max(desc.align()).next_power_of_two();
@@ -680,8 +807,8 @@ impl<R: HostRecord> PerCpu<R> {
         for _ in 0..nr {
             published.push(Atomic::new(0u64), GFP_KERNEL)?;
         }
-        let pages = Pages::new(nr * stride)?;
-        let base = pages.virt;
+        let pages = memory(nr * stride)?;
+        let base = pages.virt();
         let own = PerCpuBox::new(
             |cpu| {
                 // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
@@ -777,7 +904,7 @@ impl<R: HostRecord> PerCpu<R> {
     }
 
     #[inline]
-    fn pages(&self) -> &Pages {
+    fn pages(&self) -> &Memory {
         // PANIC: `pages` is only taken in `drop()`.
         self.pages.as_ref().expect("pages are present until drop")
     }

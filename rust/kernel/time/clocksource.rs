@@ -107,6 +107,38 @@ pub struct Options {
     pub hz: u32,
     /// Width of the counter in bits (1 to 64); it wraps at `2^bits`.
     pub bits: u32,
+    /// How user space reads the counter in the vDSO while the clocksource is the current one;
+    /// `None`: it makes a system call.
+    pub vdso: Option<VdsoClockMode>,
+}
+
+/// A vDSO clock mode (`enum vdso_clock_mode`): user space reads the counter itself, without a
+/// system call, while the clocksource is the current one.
+///
+/// Only the abstraction of what the vDSO reads in that mode makes one (for
+/// `VDSO_CLOCKMODE_PVCLOCK`, `kernel::pvclock_vdso::VdsoPage::clock_mode()`). Once timekeeping
+/// switches to another clocksource, user space goes back to the system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VdsoClockMode(bindings::vdso_clock_mode);
+
+impl VdsoClockMode {
+    /// Returns the mode `mode`.
+    ///
+    /// # Safety
+    ///
+    /// `mode` is a value of `enum vdso_clock_mode` other than `VDSO_CLOCKMODE_NONE`, and every
+    /// process can read what the vDSO reads in `mode` for ever: the kernel maps it into every
+    /// process on demand, for the life of the system (for `VDSO_CLOCKMODE_PVCLOCK`: the pvclock
+    /// page is set and marked used). The vDSO's counter must also equal what
+    /// [`Operations::read`] returns (a correctness requirement).
+    pub const unsafe fn new(mode: bindings::vdso_clock_mode) -> Self {
+        Self(mode)
+    }
+
+    /// Returns the mode's value.
+    pub fn as_raw(self) -> bindings::vdso_clock_mode {
+        self.0
+    }
 }
 
 /// [`Pending::state`]: not registered yet.
@@ -268,7 +300,7 @@ impl Pending {
 ///     }
 /// }
 ///
-/// let opts = Options { rating: 1, hz: 1_000_000, bits: 64 };
+/// let opts = Options { rating: 1, hz: 1_000_000, bits: 64, vdso: None };
 /// let reg = Registration::new(Counter(Atomic::new(0)), opts)?;
 /// // Built-in code (the doctests) is always live, so the clocksource is registered at once.
 /// assert!(reg.is_registered());
@@ -335,6 +367,9 @@ impl<T: Operations> Registration<T> {
                             None
                         },
                         owner,
+                        vdso_clock_mode: opts
+                            .vdso
+                            .map_or(bindings::vdso_clock_mode_VDSO_CLOCKMODE_NONE, |m| m.0),
                         ..pin_init::zeroed()
                     };
                     // SAFETY: `slot` is valid for writes.
