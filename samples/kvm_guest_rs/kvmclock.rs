@@ -24,6 +24,7 @@ mod files;
 mod policy;
 
 use kernel::{
+    cpu::CpuId,
     cpuhp,
     kvm_para::{
         msr::{
@@ -31,7 +32,10 @@ use kernel::{
             OneShotMsr,
             PerCpuMsr, //
         },
-        shared::with_record,
+        shared::{
+            with_record,
+            PerCpu, //
+        },
         Feature,
         Features, //
     },
@@ -42,8 +46,15 @@ use kernel::{
         VcpuTimeInfo,
         WallClock, //
     },
-    sync::Arc,
-    time::clocksource,
+    pvclock_vdso::VdsoPage,
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
+    time::{
+        clocksource,
+        clocksource::VdsoClockMode, //
+    },
     tsc, //
 };
 
@@ -135,9 +146,17 @@ impl GuestFeature for KvmClock {
             }
         };
 
-        let records = feature::new_records("kvm-clock-rs", system)?;
+        let (records, vdso) = new_records(system, trust_stable)?;
         let records = Arc::new(records, GFP_KERNEL)?;
-        let clock = Clock::new(records.clone(), pair, trust_stable, rating, epoch)?;
+        let vdso_page = vdso.map(|(phys, _)| phys);
+        let clock = Clock::new(
+            records.clone(),
+            pair,
+            trust_stable,
+            rating,
+            epoch,
+            vdso_page,
+        )?;
 
         // Register every online CPU's record; an unusable record fails the load.
         let hotplug = KBox::pin_init(cpuhp::Registration::new(Hotplug(clock.clone())), GFP_KERNEL)
@@ -167,6 +186,20 @@ impl GuestFeature for KvmClock {
             .as_ref()
             .map(|b| (b.mul, b.shift))
             .unwrap_or_default();
+        // User space reads the clock in the vDSO only if CPU 0's record, the one it reads, is in
+        // the kernel's page and stable now, with the stable bit trusted, as the in-tree
+        // `kvm_setup_vsyscall_timeinfo()` decides (the vDSO rechecks the bit on every read).
+        let vdso = vdso.and_then(|(_, mode)| {
+            let stable = clock
+                .snapshot(CpuId::from_u32(0)?)
+                .is_ok_and(|s| s.body.flags & abi::TSC_STABLE_BIT != 0);
+            if !stable {
+                pr_info!(
+                    "kvm-clock-rs: CPU0's record is not TSC_STABLE: clock_gettime() stays a system call\n"
+                );
+            }
+            stable.then_some(mode)
+        });
         // Registered with timekeeping once the module is live (see `clocksource`), so a step of
         // the module's `init` that fails after this one frees nothing timekeeping uses.
         let cs = clocksource::Registration::new(
@@ -175,8 +208,10 @@ impl GuestFeature for KvmClock {
                 rating,
                 hz: 1_000_000_000,
                 bits: 64,
+                vdso,
             },
         )?;
+        clock.vdso.store(vdso.is_some(), Relaxed);
         pr_info!(
             "kvm-clock-rs: {}, TSC {} kHz (mul {:#x} shift {}), TSC_STABLE {}, rating {}\n",
             system.name(),
@@ -219,6 +254,52 @@ impl Drop for KvmClock {
             c.total(|s| s.guest_stopped.get())
         );
     }
+}
+
+/// The records are in the kernel's vDSO page: its physical address and the clock mode that reads
+/// it.
+type VdsoRecords = (u64, VdsoClockMode);
+
+/// Allocates the per-CPU records of `system`: in the kernel's vDSO pvclock page if the host's
+/// stable bit is trusted (the vDSO reads CPU 0's record there), with the page's physical address
+/// and clock mode; in pages of their own otherwise, or if the page is unavailable.
+fn new_records(
+    system: &'static PerCpuMsr<VcpuTimeInfo>,
+    trust_stable: bool,
+) -> Result<(PerCpu<VcpuTimeInfo>, Option<VdsoRecords>)> {
+    if !trust_stable {
+        pr_info!(
+            "kvm-clock-rs: the host does not promise TSC_STABLE: clock_gettime() stays a system call\n"
+        );
+    } else {
+        match VdsoPage::get() {
+            Ok(page) => {
+                let phys = page.phys_addr();
+                // Marks the mode used: processes map the page from now on, which is harmless if
+                // the clocksource does not get the mode after all.
+                let mode = page.clock_mode();
+                match PerCpu::new_in(system, page) {
+                    Ok(records) => return Ok((records, Some((phys, mode)))),
+                    // More CPUs than the page holds (the page went back).
+                    Err(e) if e == E2BIG => pr_info!(
+                        "kvm-clock-rs: the vDSO page holds the records of 64 CPUs, not {}: clock_gettime() stays a system call\n",
+                        kernel::cpu::nr_cpu_ids()
+                    ),
+                    Err(e) => {
+                        if e == EBUSY {
+                            pr_err!("kvm-clock-rs: {} has another owner\n", system.name());
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => pr_info!(
+                "kvm-clock-rs: the kernel's vDSO pvclock page is unavailable ({}): clock_gettime() stays a system call\n",
+                e.to_errno()
+            ),
+        }
+    }
+    Ok((feature::new_records("kvm-clock-rs", system)?, None))
 }
 
 /// Returns the system-time and wall-clock MSRs of a pair.

@@ -133,6 +133,10 @@ pub(super) struct Clock {
     /// State of the warp test of the debugfs file `warp`.
     #[pin]
     pub(super) warp: SpinLock<Warp>,
+    /// The physical address of the kernel's vDSO pvclock page, if the records are in it.
+    pub(super) vdso_page: Option<u64>,
+    /// Set once the clocksource was given the vDSO clock mode.
+    pub(super) vdso: AtomicFlag,
 }
 
 impl Clock {
@@ -146,6 +150,7 @@ impl Clock {
         trust_stable: bool,
         rating: i32,
         epoch: Option<Epoch>,
+        vdso_page: Option<u64>,
     ) -> Result<Arc<Self>> {
         let stats = PerCpuBox::new(|_| CpuStats::new(), GFP_KERNEL)?;
         Arc::pin_init(
@@ -161,6 +166,8 @@ impl Clock {
                 epoch,
                 base: Instant::<Monotonic>::now(),
                 warp <- new_spinlock!(Warp { last: 0 }),
+                vdso_page,
+                vdso: AtomicFlag::new(false),
             }),
             GFP_KERNEL,
         )

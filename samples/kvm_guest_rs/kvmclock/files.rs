@@ -62,6 +62,21 @@ counter_attrs! {
             writeln!(f, "{}", u8::from(c.trust_stable))
         }),
         Attribute::new(c"rating", |c, f| writeln!(f, "{}", c.rating)),
+        Attribute::new(c"vdso", |c, f| {
+            writeln!(
+                f,
+                "{}",
+                if c.vdso.load(Relaxed) {
+                    "pvclock"
+                } else {
+                    "none"
+                }
+            )
+        }),
+        Attribute::with_mode(c"vdso_page", 0o400, |c, f| match c.vdso_page {
+            Some(p) => writeln!(f, "{:#x}", p),
+            None => writeln!(f, "none"),
+        }),
         Attribute::new(c"msr", counters::show_msr::<Clock>),
         Attribute::new(c"legacy_msrs", |c, f| {
             writeln!(f, "{}", u8::from(c.pair == MsrPair::Legacy))
@@ -87,6 +102,17 @@ counter_attrs! {
     static CPU_ATTRS = [
         Attribute::new(c"enabled", counters::show_enabled::<Clock>),
         Attribute::with_mode(c"msr_value", 0o400, counters::show_msr_value::<Clock>),
+        Attribute::new(c"record", |v: &CpuView<Clock>, f| {
+            // The words as they are, unchecked: for comparing with what user space maps.
+            let r = v.feature.records.slot(v.cpu);
+            writeln!(
+                f,
+                "version {} tsc_timestamp {} system_time {}",
+                r.load_u32(0),
+                r.load_u64(8),
+                r.load_u64(16)
+            )
+        }),
         Attribute::new(c"stable", |v: &CpuView<Clock>, f| match v.feature.snapshot(v.cpu) {
             Ok(s) => writeln!(f, "{}", u8::from(s.body.flags & abi::TSC_STABLE_BIT != 0)),
             Err(_) => writeln!(f, "-"),

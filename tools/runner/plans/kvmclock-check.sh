@@ -3,7 +3,7 @@
 # Plan of the host-model boots of `make check`: the boot-time KUnit results
 # (the doctests of the new abstractions, this time on the KVM host model, where
 # e.g. kvm_para::shared::with_record() talks to a host), then the kvm-clock-rs
-# guest tests. Before them, the in-tree side of the steal-time, PV EOI and async PF tests
+# guest tests and its vDSO tests. Before them, the in-tree side of the steal-time, PV EOI and async PF tests
 # (this boot has no kvm-pv-ext, so the in-tree steal clock, PV EOI and async PF run, until kvmclock_test.sh's
 # publish_stress takes MSR_KVM_STEAL_TIME from it).
 rc=0
@@ -12,4 +12,5 @@ KGR_STEAL=intree sh /kgr/selftests/kvm_guest_rs/steal_time_test.sh || { [ $? = 4
 KGR_PV_EOI=intree sh /kgr/selftests/kvm_guest_rs/pv_eoi_test.sh || { [ $? = 4 ] || rc=1; }
 KGR_ASYNC_PF=intree sh /kgr/selftests/kvm_guest_rs/async_pf_test.sh || { [ $? = 4 ] || rc=1; }
 sh /kgr/selftests/kvm_guest_rs/kvmclock_test.sh || { [ $? = 4 ] || rc=1; }
+sh /kgr/selftests/kvm_guest_rs/vdso_test.sh || { [ $? = 4 ] || rc=1; }
 exit $rc
