@@ -221,8 +221,8 @@ pub struct Acked<'a> {
 fn take_token(records: &PerCpu<PvApfData>, cpu: ThisCpu<'_>) -> u32 {
     let word = records.this_slot(cpu).word::<u32>(PvApfData::TOKEN);
     // SAFETY: `word` is a valid, aligned `u32` of this CPU's record, which lives as long as
-    // `records`; `xchg()` is one `XCHG` instruction.
-    unsafe { crate::sync::atomic::xchg(word, 0u32, crate::sync::atomic::Relaxed) }
+    // `records`, and the host and the guest access it with marked accesses only.
+    unsafe { crate::arch::xchg_u32(word, 0) }
 }
 
 /// What the kernel's callbacks reach: the records and the handler.
@@ -374,7 +374,7 @@ impl<T: Handler> Registration<T> {
         // SAFETY: Guaranteed by the caller.
         let shared = unsafe { &*data.cast::<Shared<T>>() };
         // SAFETY: Hardirq context: the caller stays on this CPU.
-        let this = unsafe { ThisCpu::new_unchecked(CpuId::current()) };
+        let this = unsafe { ThisCpu::new_unchecked(crate::arch::raw_smp_processor_id()) };
         // `XCHG`: the token slot is 0 again before the acknowledgment, as the host requires.
         let token = take_token(&shared.records, this);
         let _acked = shared.handler.ready(PageReady { this, token });

@@ -182,7 +182,15 @@ impl Handler for Apf {
                     }
                     !sleeps
                 }
-                Some(table::Wait::Sleep(node)) => table.take_if_woken(node),
+                Some(table::Wait::Sleep(node)) => match table.take_if_woken(node) {
+                    Some(w) => {
+                        // The waker comes back to the sleeper, which drops it after the lock
+                        // (the interrupt never drops a task reference).
+                        _unused = Some(w);
+                        true
+                    }
+                    None => false,
+                },
                 Some(_) => true,
             }
         });
@@ -190,7 +198,7 @@ impl Handler for Apf {
         match begin {
             Some(table::Wait::Sleep(node)) => {
                 if !woken {
-                    // Timed out (or could not sleep): the node goes, with the waker if unused.
+                    // Timed out (or could not sleep): the node goes, with the waker.
                     let _waker = self.table.lock().done(node);
                     s.timeouts.inc();
                 }

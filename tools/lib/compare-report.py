@@ -56,13 +56,20 @@ def main():
     cs_a = data.get(("A", "clocksource"), [["?"]])[0][0]
     cs_b = data.get(("B", "clocksource"), [["?"]])[0][0]
     ratio = lambda b, a: None if a is None or b is None else b / a  # noqa: E731
+    def upath(side):
+        v = data.get((side, "user_path"))
+        if not v:
+            return "n/a"
+        kind, ut, st = v[-1][:3]
+        return f"{'vDSO' if kind == 'vdso' else 'system call'} ({ut}/{st})"
+
     rows = [
         ("Current clocksource", cs_a, cs_b, ""),
         ("(a) ktime_get(), instructions per call (median of runs)", fmt(ka), fmt(kb), fmt(ratio(kb, ka), 3)),
         ("(a) runs", " ".join(fmt(x) for x in ka_runs), " ".join(fmt(x) for x in kb_runs), ""),
         ("(a) raw clocksource read, instructions per call", "n/a (C, not callable)", fmt(rb), ""),
         ("(b) clock_gettime(CLOCK_MONOTONIC), instructions per call", fmt(ua), fmt(ub), fmt(ratio(ub, ua), 3)),
-        ("(b) path", "vDSO (pvclock page)", "system call (no vDSO mode for modules)", ""),
+        ("(b) path (user/system ticks of 2*10^6 calls)", upath("A"), upath("B"), ""),
     ]
     def steal(side):
         v = data.get((side, "steal_acc"))

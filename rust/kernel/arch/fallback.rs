@@ -143,3 +143,15 @@ pub unsafe fn test_and_clear_bit_u32<const BIT: u32>(word: *mut u32) -> bool {
     }
     false
 }
+
+/// `xchg()` of a 32-bit word; returns the old value.
+///
+/// # Safety
+///
+/// `word` must be valid and 4-byte aligned, and accessed concurrently only with atomic (or
+/// single-instruction) operations.
+#[inline(always)]
+pub unsafe fn xchg_u32(word: *mut u32, new: u32) -> u32 {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { crate::sync::atomic::xchg(word, new, Relaxed) }
+}

@@ -323,3 +323,23 @@ pub unsafe fn test_and_clear_bit_u32<const BIT: u32>(word: *mut u32) -> bool {
         false
     }
 }
+
+/// `xchg()` of a 32-bit word: one `XCHG` (implicitly `LOCK`ed), returns the old value.
+///
+/// # Safety
+///
+/// `word` must be valid and 4-byte aligned, and accessed concurrently only with marked accesses.
+#[inline(always)]
+pub unsafe fn xchg_u32(word: *mut u32, new: u32) -> u32 {
+    let mut v = new;
+    // SAFETY: Guaranteed by the caller; `XCHG` with a memory operand is atomic.
+    unsafe {
+        crate::asm!(
+            "xchgl {v:e}, ({word})";
+            v = inout(reg) v,
+            word = in(reg) word,
+            options(nostack),
+        )
+    };
+    v
+}

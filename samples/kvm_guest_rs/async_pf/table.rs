@@ -9,7 +9,8 @@
 //! page-ready interrupt never do.
 //!
 //! A token has at most one node. A node is a sleeper (a task waits in the fault path; its waker
-//! is taken when the page is ready) or an early wake (the page-ready came before the wait). The
+//! is used, borrowed, when the page is ready, and goes back to the sleeper when it leaves, so the
+//! interrupt never drops one) or an early wake (the page-ready came before the wait). The
 //! in-tree guest allocates early-wake nodes in the interrupt with `GFP_ATOMIC`; here they come
 //! from the same pool, and when the pool is full the oldest early wake is given up for the new
 //! node (an early wake nobody claimed for that long belongs to a wait that went another way).
@@ -26,8 +27,8 @@ const NIL: u32 = u32::MAX;
 pub(crate) enum Slot<W> {
     /// On the free list.
     Free,
-    /// A task waits; `None` once its waker was taken (woken, not yet gone).
-    Sleeper(Option<W>),
+    /// A task waits, with its waker; `woken` once the page is ready (not yet gone).
+    Sleeper { waker: W, woken: bool },
     /// The page was ready before anybody waited for it.
     Early,
 }
@@ -70,7 +71,7 @@ pub(crate) enum Wait {
     Full,
 }
 
-/// What [`Table::wake`] did (the waker, if any, is passed to the caller's function).
+/// What [`Table::wake`] did (the waker, if any, is lent to the caller's function).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// Woke the sleeper.
@@ -201,7 +202,15 @@ impl<W, S: core::ops::DerefMut<Target = [Node<W>]>> Table<W, S> {
         }
         match self.alloc() {
             Some(i) => {
-                self.insert(i, token, cpu, Slot::Sleeper(Some(waker)));
+                self.insert(
+                    i,
+                    token,
+                    cpu,
+                    Slot::Sleeper {
+                        waker,
+                        woken: false,
+                    },
+                );
                 (Wait::Sleep(i), None)
             }
             None => (Wait::Full, Some(waker)),
@@ -210,36 +219,41 @@ impl<W, S: core::ops::DerefMut<Target = [Node<W>]>> Table<W, S> {
 
     /// Returns `true` once sleeper node `i` was woken.
     pub(crate) fn is_woken(&self, i: u32) -> bool {
-        matches!(self.nodes[i as usize].slot, Slot::Sleeper(None))
+        matches!(
+            self.nodes[i as usize].slot,
+            Slot::Sleeper { woken: true, .. }
+        )
     }
 
-    /// If sleeper node `i` was woken, frees it and returns `true`; the sleeper is done.
-    pub(crate) fn take_if_woken(&mut self, i: u32) -> bool {
-        let woken = self.is_woken(i);
-        if woken {
-            self.remove(i);
+    /// If sleeper node `i` was woken, frees it and returns its waker: the sleeper is done.
+    pub(crate) fn take_if_woken(&mut self, i: u32) -> Option<W> {
+        if self.is_woken(i) {
+            self.done(i)
+        } else {
+            None
         }
-        woken
     }
 
-    /// The sleeper of node `i` is done waiting (woken or not): frees the node and returns the
-    /// waker if nobody took it.
+    /// The sleeper of node `i` is done waiting (woken or not): frees the node and returns its
+    /// waker (`None` only if `i` is not a sleeper node).
     pub(crate) fn done(&mut self, i: u32) -> Option<W> {
         match self.remove(i) {
-            Slot::Sleeper(w) => w,
+            Slot::Sleeper { waker, .. } => Some(waker),
             _ => None,
         }
     }
 
-    /// Page ready for `token` (not the broadcast `~0`) on CPU `cpu`: passes the sleeper's waker to
-    /// `wake`, or stores an early wake.
-    pub(crate) fn wake(&mut self, token: u32, cpu: u32, wake: impl FnOnce(W)) -> Wake {
+    /// Page ready for `token` (not the broadcast `~0`) on CPU `cpu`: lends the sleeper's waker to
+    /// `wake` (the sleeper gets it back), or stores an early wake.
+    pub(crate) fn wake(&mut self, token: u32, cpu: u32, wake: impl FnOnce(&W)) -> Wake {
         if let Some(i) = self.find(token) {
             return match &mut self.nodes[i as usize].slot {
-                Slot::Sleeper(w @ Some(_)) => {
-                    if let Some(w) = w.take() {
-                        wake(w);
-                    }
+                Slot::Sleeper {
+                    waker,
+                    woken: woken @ false,
+                } => {
+                    *woken = true;
+                    wake(waker);
                     Wake::Woken
                 }
                 _ => Wake::Duplicate,
@@ -254,10 +268,10 @@ impl<W, S: core::ops::DerefMut<Target = [Node<W>]>> Table<W, S> {
         }
     }
 
-    /// Passes the waker of every sleeper whose wait began on CPU `cpu` (any CPU if `None`) to
-    /// `wake`, and drops the early wakes stored by that CPU (or all): the broadcast, a CPU that
-    /// goes offline, teardown. Returns the number of sleepers woken.
-    pub(crate) fn wake_cpu(&mut self, cpu: Option<u32>, mut wake: impl FnMut(W)) -> u32 {
+    /// Lends the waker of every sleeper not woken yet whose wait began on CPU `cpu` (any CPU if
+    /// `None`) to `wake`, and drops the early wakes stored by that CPU (or all): the broadcast, a
+    /// CPU that goes offline, teardown. Returns the number of sleepers woken.
+    pub(crate) fn wake_cpu(&mut self, cpu: Option<u32>, mut wake: impl FnMut(&W)) -> u32 {
         let mut woken = 0;
         for i in 0..self.nodes.len() {
             let n = &mut self.nodes[i];
@@ -265,9 +279,10 @@ impl<W, S: core::ops::DerefMut<Target = [Node<W>]>> Table<W, S> {
                 continue;
             }
             match &mut n.slot {
-                Slot::Sleeper(w) => {
-                    if let Some(w) = w.take() {
-                        wake(w);
+                Slot::Sleeper { waker, woken: w } => {
+                    if !*w {
+                        *w = true;
+                        wake(waker);
                         woken += 1;
                     }
                 }

@@ -20,12 +20,13 @@ fn wait_then_wake() {
     let Wait::Sleep(i) = w else { panic!("{w:?}") };
     assert!(!t.is_woken(i));
     let mut got = None;
-    assert_eq!(t.wake(0x1001, 0, |w| got = Some(w)), Wake::Woken);
+    assert_eq!(t.wake(0x1001, 0, |w| got = Some(*w)), Wake::Woken);
     assert_eq!(got, Some(7));
     assert!(t.is_woken(i));
     // A second page-ready for the same token before the sleeper left: ignored.
     assert_eq!(t.wake(0x1001, 0, |_| panic!()), Wake::Duplicate);
-    assert_eq!(t.done(i), None);
+    // The waker goes back to the sleeper.
+    assert_eq!(t.done(i), Some(7));
     assert_eq!(t.used(), 0);
 }
 
@@ -35,10 +36,10 @@ fn take_if_woken_frees_only_a_woken_sleeper() {
     let (Wait::Sleep(i), None) = t.wait(0x3001, 0, 5) else {
         panic!()
     };
-    assert!(!t.take_if_woken(i));
+    assert_eq!(t.take_if_woken(i), None);
     assert_eq!(t.used(), 1);
-    assert_eq!(t.wake(0x3001, 0, |w| assert_eq!(w, 5)), Wake::Woken);
-    assert!(t.take_if_woken(i));
+    assert_eq!(t.wake(0x3001, 0, |w| assert_eq!(*w, 5)), Wake::Woken);
+    assert_eq!(t.take_if_woken(i), Some(5));
     assert_eq!(t.used(), 0);
     // The token is free again: a late page-ready for it is an early wake.
     assert_eq!(t.wake(0x3001, 0, |_| panic!()), Wake::Early);
@@ -75,7 +76,7 @@ fn broadcast_wakes_only_its_cpu() {
     let (b, _) = t.wait(0x1001, 1, 11);
     t.wake(0x2000, 0, |_| ());
     let mut woken = vec![];
-    assert_eq!(t.wake_cpu(Some(0), |w| woken.push(w)), 1);
+    assert_eq!(t.wake_cpu(Some(0), |w| woken.push(*w)), 1);
     assert_eq!(woken, vec![10]);
     let (Wait::Sleep(a), Wait::Sleep(b)) = (a, b) else {
         panic!()
@@ -83,7 +84,7 @@ fn broadcast_wakes_only_its_cpu() {
     assert!(t.is_woken(a) && !t.is_woken(b));
     // CPU 0's early wake went with the broadcast.
     assert_eq!(t.used(), 2);
-    assert_eq!(t.wake_cpu(None, |w| woken.push(w)), 1);
+    assert_eq!(t.wake_cpu(None, |w| woken.push(*w)), 1);
     assert_eq!(woken, vec![10, 11]);
 }
 
@@ -105,67 +106,72 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    /// Every waker given to the table comes back exactly once (woken or returned), a woken
+    /// Every sleeper is woken at most once and only while it sleeps, every waker given to the
+    /// table comes back to its task exactly once (at once, or when the sleeper leaves), a woken
     /// sleeper sees it, and the pool never holds more than its capacity.
     #[test]
     fn every_waker_comes_back_once(cap in 1usize..12, ops in prop::collection::vec(op(), 1..200)) {
         let mut t = table(cap);
         let mut next = 0u32;
-        // Sleeper node -> (waker, token); wakers out of the table (woken or returned).
+        // Sleeper node -> waker; wakes per waker; wakers given back.
         let mut sleeping: Vec<(u32, u32)> = vec![];
-        let mut out: HashMap<u32, u32> = HashMap::new();
+        let mut woken: HashMap<u32, u32> = HashMap::new();
+        let mut back: HashMap<u32, u32> = HashMap::new();
         for op in ops {
             match op {
                 Op::Wait(token, cpu) => {
                     next += 1;
-                    let (w, back) = t.wait(token, cpu, next);
+                    let (w, b) = t.wait(token, cpu, next);
                     match w {
                         Wait::Sleep(i) => {
-                            prop_assert!(back.is_none());
+                            prop_assert!(b.is_none());
                             prop_assert!(!sleeping.iter().any(|&(j, _)| j == i));
                             sleeping.push((i, next));
                         }
                         _ => {
-                            prop_assert_eq!(back, Some(next));
-                            *out.entry(next).or_default() += 1;
+                            prop_assert_eq!(b, Some(next));
+                            *back.entry(next).or_default() += 1;
                         }
                     }
                 }
                 Op::Wake(token, cpu) => {
-                    t.wake(token, cpu, |w| *out.entry(w).or_default() += 1);
+                    t.wake(token, cpu, |w| *woken.entry(*w).or_default() += 1);
                 }
                 Op::WakeCpu(cpu) => {
-                    t.wake_cpu(cpu, |w| *out.entry(w).or_default() += 1);
+                    t.wake_cpu(cpu, |w| *woken.entry(*w).or_default() += 1);
                 }
                 Op::Done(k) => {
                     if !sleeping.is_empty() {
-                        let (i, w) = sleeping[k % sleeping.len()];
+                        let (i, w) = sleeping.remove(k % sleeping.len());
+                        let was_woken = t.is_woken(i);
+                        prop_assert_eq!(was_woken, woken.contains_key(&w));
                         // A woken sleeper leaves through take_if_woken() half of the time.
-                        if k % 2 == 0 && t.take_if_woken(i) {
-                            sleeping.remove(k % sleeping.len());
-                            continue;
-                        }
-                        sleeping.remove(k % sleeping.len());
-                        let woken = t.is_woken(i);
-                        let back = t.done(i);
-                        prop_assert_eq!(woken, back.is_none());
-                        if let Some(b) = back {
-                            prop_assert_eq!(b, w);
-                            *out.entry(w).or_default() += 1;
-                        }
+                        let b = if k % 2 == 0 && was_woken {
+                            t.take_if_woken(i)
+                        } else {
+                            if !was_woken {
+                                prop_assert_eq!(t.take_if_woken(i), None);
+                            }
+                            t.done(i)
+                        };
+                        prop_assert_eq!(b, Some(w));
+                        *back.entry(w).or_default() += 1;
                     }
                 }
             }
             prop_assert!(t.used() as usize <= t.capacity());
-            prop_assert!(out.values().all(|&n| n == 1));
+            prop_assert!(woken.values().all(|&n| n == 1));
+            prop_assert!(back.values().all(|&n| n == 1));
         }
-        // Teardown: every sleeper still waiting is woken.
-        t.wake_cpu(None, |w| *out.entry(w).or_default() += 1);
-        for (i, _) in sleeping.drain(..) {
+        // Teardown: every sleeper still waiting is woken, then leaves with its waker.
+        t.wake_cpu(None, |w| *woken.entry(*w).or_default() += 1);
+        for (i, w) in sleeping.drain(..) {
             prop_assert!(t.is_woken(i));
-            prop_assert_eq!(t.done(i), None);
+            prop_assert_eq!(t.done(i), Some(w));
+            *back.entry(w).or_default() += 1;
         }
-        prop_assert_eq!(out.len() as u32, next);
-        prop_assert!(out.values().all(|&n| n == 1));
+        prop_assert_eq!(back.len() as u32, next);
+        prop_assert!(woken.values().all(|&n| n == 1));
+        prop_assert!(back.values().all(|&n| n == 1));
     }
 }
