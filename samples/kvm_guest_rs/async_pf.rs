@@ -429,14 +429,8 @@ impl GuestFeature for AsyncPf {
             cpuhp::Registration::new(Hotplug(shared.clone())),
             GFP_KERNEL,
         )
-        .map_err(|e| {
-            // Logged per CPU; the records enabled on other CPUs are disabled again.
-            if e == EIO {
-                feature::REFUSED
-            } else {
-                e
-            }
-        })?;
+        // Logged per CPU; the records enabled on other CPUs are disabled again.
+        .map_err(feature::refused_if_eio)?;
         shared.started.store(true, Relaxed);
         let dir = env.sysfs.subdir(c"async_pf")?;
         let files = sysfs::Group::new(&dir, shared.clone(), ATTRS)?;

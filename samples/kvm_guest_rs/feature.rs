@@ -66,6 +66,16 @@ impl Switch {
 /// (kvmclock, whose faults the tests inject) returns `EIO` instead.
 pub(crate) const REFUSED: Error = EREMOTEIO;
 
+/// Maps the `EIO` of a CPU hotplug callback that found its MSR refused (logged per CPU by
+/// [`enable_record`]) to [`REFUSED`], so the feature is skipped rather than failing the load.
+pub(crate) fn refused_if_eio(e: Error) -> Error {
+    if e == EIO {
+        REFUSED
+    } else {
+        e
+    }
+}
+
 /// Why [`GuestFeature::check`] does not let a feature start.
 pub(crate) enum Skip {
     /// The host lacks what the feature needs after all. Nothing is logged.

@@ -230,15 +230,9 @@ impl GuestFeature for PvEoi {
             }
         })?;
         let hotplug = KBox::pin_init(cpuhp::Registration::new(Hotplug(eoi.clone())), GFP_KERNEL)
-            .map_err(|e| {
-                // Logged per CPU by `feature::enable_record()`; the words registered on other
-                // CPUs are unregistered again, and the override goes.
-                if e == EIO {
-                    feature::REFUSED
-                } else {
-                    e
-                }
-            })?;
+            // Logged per CPU by `feature::enable_record()`; the words registered on other CPUs
+            // are unregistered again, and the override goes.
+            .map_err(feature::refused_if_eio)?;
         eoi.started.store(true, Relaxed);
         let dir = env.sysfs.subdir(c"pv_eoi")?;
         let files = sysfs::Group::new(&dir, eoi.clone(), ATTRS)?;
