@@ -20,6 +20,12 @@
 # kgr_skip_unless_hostctl: skip the whole test (exit 4) without a host channel
 # (run-guest --hostctl).
 # kgr_msr_set_on_every_cpu MSR: the MSR reads non-zero on every online CPU.
+# new_dmesg: the kernel log after the first $dmesg_mark lines (the test sets
+# dmesg_mark=$(dmesg | wc -l) when it starts).
+# loaded: the module is loaded.
+# current: the current clocksource.
+# unload: switch timekeeping away from kvm-clock-rs (it pins the module while
+# current), then rmmod.
 # kgr_pci_tty: the device of the first PCI serial port (-device pci-serial,
 # whose INTx is a level-triggered IOAPIC line), empty if there is none.
 # kgr_cpu1_cycles N FILE: take CPU1 offline and online N times; FILE (a
@@ -68,6 +74,14 @@ kgr_cpu1_cycles() {
 		_kgr_i=$((_kgr_i + 1))
 	done
 	return $_kgr_ok
+}
+
+new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }
+loaded() { grep -q '^kvm_guest_rs ' /proc/modules; }
+current() { cat $CS/current_clocksource; }
+unload() {
+	grep -qw kvm-clock-rs $CS/available_clocksource && echo kvm-clock-rs >$CS/unbind_clocksource
+	rmmod kvm_guest_rs
 }
 
 kgr_arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^kgr\.$1=//p" | tail -n1; }

@@ -38,16 +38,7 @@ else
 fi
 
 dmesg_mark=$(dmesg | wc -l)
-new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }
-loaded() { grep -q '^kvm_guest_rs ' /proc/modules; }
-current() { cat $CS/current_clocksource; }
 total() { cat "$KC/$1"; }
-# unload: switch timekeeping away from kvm-clock-rs (it pins the module while
-# current), then rmmod.
-unload() {
-	grep -qw kvm-clock-rs $CS/available_clocksource && echo kvm-clock-rs >$CS/unbind_clocksource
-	rmmod kvm_guest_rs
-}
 msrs_zero() { "$ST/msr_read" $MSRS >/tmp/msr.out 2>&1; }
 # warp FILE: run the warp test of FILE on every online CPU at once.
 warp() {

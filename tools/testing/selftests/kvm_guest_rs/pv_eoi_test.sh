@@ -31,8 +31,6 @@ kgr_skip_unless_kvm
 kgr_skip_unless_hostctl
 
 dmesg_mark=$(dmesg | wc -l)
-new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }
-loaded() { grep -q '^kvm_guest_rs ' /proc/modules; }
 msr_zero() { "$ST/msr_read" $MSR >/tmp/msr.out 2>&1; }
 msr_set_everywhere() { kgr_msr_set_on_every_cpu $MSR; }
 # host NAME...: the model's counters x-kvm-pv-NAME, summed over the vCPUs, in

@@ -32,8 +32,6 @@ kgr_skip_unless_kvm
 kgr_skip_unless_hostctl
 
 dmesg_mark=$(dmesg | wc -l)
-new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }
-loaded() { grep -q '^kvm_guest_rs ' /proc/modules; }
 # host_ns: the steal the model charged, all vCPUs, in ns.
 host_ns() { hostq cpu-sum x-kvm-pv-steal-ns | awk '{ print $2 }'; }
 # accuracy SECONDS NAME: /proc/stat steal over SECONDS of busy CPUs against

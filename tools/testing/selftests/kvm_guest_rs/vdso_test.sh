@@ -29,13 +29,6 @@ fi
 ktap_set_plan 10
 
 dmesg_mark=$(dmesg | wc -l)
-new_dmesg() { dmesg | tail -n +$((dmesg_mark + 1)); }
-loaded() { grep -q '^kvm_guest_rs ' /proc/modules; }
-current() { cat $CS/current_clocksource; }
-unload() {
-	grep -qw kvm-clock-rs $CS/available_clocksource && echo kvm-clock-rs >$CS/unbind_clocksource
-	rmmod kvm_guest_rs
-}
 msrs_zero() { "$ST/msr_read" $MSRS >/tmp/msr.out 2>&1; }
 # user_only N: N reads of clock_gettime() spend at most 1/10 of their ticks in
 # the kernel (a system call per read spends most of them there).
