@@ -26,6 +26,8 @@ use crate::{
     error::from_err_ptr,
     kvm_para::shared::LentPages,
     prelude::*,
+    pvclock::VcpuTimeInfo,
+    task::might_sleep,
     time::clocksource::VdsoClockMode, //
 };
 use core::ptr::NonNull;
@@ -66,7 +68,8 @@ pub struct VdsoPage {
 // giving it back may happen on any thread (process context).
 unsafe impl Send for VdsoPage {}
 
-// SAFETY: `&self` methods only read the address or mark the mode used, which is idempotent.
+// SAFETY: `&self` methods only read the address or mark the mode used, which is idempotent and
+// an atomic OR on the C side.
 unsafe impl Sync for VdsoPage {}
 
 impl VdsoPage {
@@ -76,7 +79,7 @@ impl VdsoPage {
     /// kvm-clock, Xen) set its own page for the vDSO, and with `ENOMEM` or the error of
     /// `set_memory_decrypted()` the first time, when the kernel allocates it.
     pub fn get() -> Result<Self> {
-        crate::task::might_sleep();
+        might_sleep();
         // SAFETY: Process context (checked above); the function takes its own lock.
         let ptr = from_err_ptr(unsafe { bindings::pvclock_vdso_page_get() })?;
         // INVARIANT: The page was returned, so this value holds it.
@@ -103,13 +106,18 @@ impl VdsoPage {
         unsafe { bindings::pvclock_vdso_enable() };
         // SAFETY: `VDSO_CLOCKMODE_PVCLOCK` is a mode of `enum vdso_clock_mode`; the page the vDSO
         // reads in it is set (`pvclock_vdso_page_get()` succeeded), never freed, and now marked
-        // used, so every process can map and read it for ever.
+        // used, so every process can map and read it for ever. That the clocksource's counter is
+        // what the vDSO computes from slot 0 is the correctness requirement documented above,
+        // not a safety one: a wrong counter gives user space wrong time, not undefined behaviour;
+        // and the page only ever holds pvclock records (`LentPages::Record`).
         unsafe { VdsoClockMode::new(bindings::vdso_clock_mode_VDSO_CLOCKMODE_PVCLOCK) }
     }
 }
 
 impl Drop for VdsoPage {
     fn drop(&mut self) {
+        // `pvclock_vdso_page_put()` takes a mutex.
+        might_sleep();
         // SAFETY: This value holds the page (type invariant) and gives it back once. Whoever
         // wrote an MSR with an address in it turned that MSR off before (`PerCpu` forgets the
         // page instead if it cannot).
@@ -121,6 +129,9 @@ impl Drop for VdsoPage {
 // host under memory encryption (`pvclock_vdso_page_get()`), that only its holder writes and the
 // kernel never frees; dropping a `VdsoPage` only gives it back.
 unsafe impl LentPages for VdsoPage {
+    // Every process can read the page: pvclock records only, what the vDSO expects there.
+    type Record = VcpuTimeInfo;
+
     const LEN: usize = bindings::PAGE_SIZE;
 
     fn virt(&self) -> NonNull<u8> {

@@ -144,7 +144,8 @@ pub unsafe fn test_and_clear_bit_u32<const BIT: u32>(word: *mut u32) -> bool {
     false
 }
 
-/// `xchg()` of a 32-bit word; returns the old value.
+/// `xchg_relaxed()` of a 32-bit word (no ordering beyond the exchange itself); returns the old
+/// value.
 ///
 /// # Safety
 ///

@@ -324,7 +324,8 @@ pub unsafe fn test_and_clear_bit_u32<const BIT: u32>(word: *mut u32) -> bool {
     }
 }
 
-/// `xchg()` of a 32-bit word: one `XCHG` (implicitly `LOCK`ed), returns the old value.
+/// Exchange of a 32-bit word: one `XCHG` (implicitly `LOCK`ed, so fully ordered like C's
+/// `xchg()`; the fallback only promises `xchg_relaxed()`), returns the old value.
 ///
 /// # Safety
 ///

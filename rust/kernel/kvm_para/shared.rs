@@ -235,6 +235,10 @@ impl Drop for Pages {
 /// - The memory is never freed: dropping the value only returns it to its owner, and forgetting
 ///   the value (what [`PerCpu`] does if the host may still write the memory) is allowed.
 pub unsafe trait LentPages: Send + Sync + 'static {
+    /// The only record type that may be kept in the memory: who else can read the memory (for
+    /// the vDSO's page, every process) may see records of this type, and no other.
+    type Record: HostRecord;
+
     /// Size of the memory in bytes.
     const LEN: usize;
 
@@ -731,12 +735,13 @@ pub struct PerCpu<R: HostRecord> {
     _owner: Owner<R>,
 }
 
-// SAFETY: The raw pointers only refer to memory this owner manages; all shared state is atomic
-// or changed only on its own CPU with interrupts off.
+// SAFETY: The raw pointers only refer to memory this owner manages (a lent value it holds is
+// `Send + Sync` by `LentPages`, and only dropped); all shared state is atomic or changed only on
+// its own CPU with interrupts off.
 unsafe impl<R: HostRecord> Send for PerCpu<R> {}
 
 // SAFETY: `&self` methods either read atomically or act on the current CPU's slot only, with
-// interrupts disabled.
+// interrupts disabled; a lent value is never accessed through `&self`.
 unsafe impl<R: HostRecord> Sync for PerCpu<R> {}
 
 impl<R: HostRecord> PerCpu<R> {
@@ -769,14 +774,14 @@ impl<R: HostRecord> PerCpu<R> {
         Self::new_with(desc, |len| Ok(Memory::Own(Pages::new(len)?)))
     }
 
-    /// Like [`PerCpu::new`], with the records in the lent memory `pages` rather than in pages of
-    /// their own: CPU `n`'s record at offset `n * stride()`, every record zeroed first. When
+    /// Like [`PerCpu::new`], with the records in the lent memory `pages` (which holds records of
+    /// type `R` only, [`LentPages::Record`]) rather than in pages of their own: CPU `n`'s record at offset `n * stride()`, every record zeroed first. When
     /// dropped, the owner gives `pages` back, or forgets it if a record may still be written by
     /// the host.
     ///
     /// Fails with `E2BIG` if the records of all possible CPUs do not fit in `pages`, and with
     /// `EBUSY` if `desc` has another owner (`pages` is given back then).
-    pub fn new_in<P: LentPages>(desc: &'static PerCpuMsr<R>, pages: P) -> Result<Self> {
+    pub fn new_in<P: LentPages<Record = R>>(desc: &'static PerCpuMsr<R>, pages: P) -> Result<Self> {
         let mut pages = Some(pages);
         Self::new_with(desc, |len| {
             if len > P::LEN {
