@@ -30,6 +30,21 @@ __rust_helper int rust_helper_raw_spin_trylock_irqsave(raw_spinlock_t *lock, uns
 	return raw_spin_trylock_irqsave(lock, *flags);
 }
 
+__rust_helper void rust_helper_raw_spin_lock(raw_spinlock_t *lock)
+{
+	raw_spin_lock(lock);
+}
+
+__rust_helper void rust_helper_raw_spin_unlock(raw_spinlock_t *lock)
+{
+	raw_spin_unlock(lock);
+}
+
+__rust_helper int rust_helper_raw_spin_trylock(raw_spinlock_t *lock)
+{
+	return raw_spin_trylock(lock);
+}
+
 __rust_helper void rust_helper_raw_spin_assert_is_held(raw_spinlock_t *lock)
 {
 	lockdep_assert_held(lock);

@@ -12,7 +12,10 @@
 //!
 //! [`SpinLockIrq`]: super::spinlock::SpinLockIrq
 
-use crate::ffi::c_ulong;
+use crate::{
+    ffi::c_ulong,
+    interrupt::LocalInterruptDisabled, //
+};
 
 /// Creates a [`RawSpinLockIrq`] initialiser with the given name and a newly-created lock class.
 ///
@@ -44,6 +47,12 @@ pub use new_raw_spinlock_irq;
 /// let counter = KBox::pin_init(new_raw_spinlock_irq!(0u64), GFP_KERNEL)?;
 /// *counter.lock() += 1;
 /// assert_eq!(*counter.lock(), 1);
+///
+/// // Where interrupts are disabled already, without saving and restoring their state.
+/// let irq = kernel::interrupt::local_interrupt_disable();
+/// *counter.lock_with(&irq) += 1;
+/// drop(irq);
+/// assert_eq!(*counter.lock(), 2);
 /// # Ok::<(), Error>(())
 /// ```
 pub type RawSpinLockIrq<T> = super::Lock<T, RawSpinLockIrqBackend>;
@@ -101,7 +110,90 @@ unsafe impl super::Backend for RawSpinLockIrqBackend {
 
     #[inline]
     unsafe fn assert_is_held(ptr: *mut Self::State) {
+        assert_is_held(ptr);
+    }
+}
+
+/// `lockdep_assert_held()`, which is empty without `CONFIG_LOCKDEP`: then no helper call either
+/// (every guard asserts it).
+#[inline(always)]
+fn assert_is_held(ptr: *mut bindings::raw_spinlock_t) {
+    #[cfg(CONFIG_LOCKDEP)]
+    // SAFETY: The callers pass a valid, initialised lock.
+    unsafe {
+        bindings::raw_spin_assert_is_held(ptr)
+    };
+    #[cfg(not(CONFIG_LOCKDEP))]
+    let _ = ptr;
+}
+
+/// A kernel `raw_spinlock_t` lock backend that leaves the interrupt state alone: what a
+/// [`RawSpinLockIrq`] becomes where interrupts are known to be disabled
+/// ([`RawSpinLockIrq::lock_with`]).
+pub struct RawSpinLockBackend;
+
+/// A [`RawSpinLockIrq`] locked with interrupts already disabled ([`RawSpinLockIrq::lock_with`]).
+pub type RawSpinLockGuard<'a, T> = super::Guard<'a, T, RawSpinLockBackend>;
+
+// SAFETY: The underlying kernel `raw_spinlock_t` object ensures mutual exclusion. Its only user is
+// `RawSpinLockIrq::lock_with()`, whose callers prove that local interrupts stay disabled while
+// the guard lives, so no interrupt on this CPU can try to take the lock meanwhile.
+unsafe impl super::Backend for RawSpinLockBackend {
+    type State = bindings::raw_spinlock_t;
+    type GuardState = ();
+
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const crate::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    ) {
+        // SAFETY: The safety requirements ensure that `ptr` is valid for writes, and `name` and
+        // `key` are valid for read indefinitely.
+        unsafe { bindings::raw_spin_lock_init_named(ptr, name, key) }
+    }
+
+    #[inline]
+    unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // SAFETY: The safety requirements of this function ensure that `ptr` points to valid
+        // memory, and that it has been initialised before.
+        unsafe { bindings::raw_spin_lock(ptr) }
+    }
+
+    #[inline]
+    unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
+        // SAFETY: The safety requirements of this function ensure that `ptr` is valid and that the
+        // caller is the owner of the lock.
+        unsafe { bindings::raw_spin_unlock(ptr) }
+    }
+
+    #[inline]
+    unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
         // SAFETY: The `ptr` pointer is guaranteed to be valid and initialised before use.
-        unsafe { bindings::raw_spin_assert_is_held(ptr) }
+        (unsafe { bindings::raw_spin_trylock(ptr) } != 0).then_some(())
+    }
+
+    #[inline]
+    unsafe fn assert_is_held(ptr: *mut Self::State) {
+        assert_is_held(ptr);
+    }
+}
+
+impl<T: ?Sized> super::Lock<T, RawSpinLockIrqBackend> {
+    /// Acquires the lock without saving or changing the interrupt state, which `context` proves
+    /// disabled (a hardirq handler, an exception entry): cheaper than [`Lock::lock()`].
+    ///
+    /// [`Lock::lock()`]: super::Lock::lock
+    #[inline]
+    pub fn lock_with<'a>(&'a self, context: &'a LocalInterruptDisabled) -> RawSpinLockGuard<'a, T> {
+        let _ = context;
+        // SAFETY: Both backends have the same `State` (`raw_spinlock_t`) and differ only in what
+        // they do with the interrupt state, so `Lock<T, _>` has the same layout with either. While
+        // `context` lives, local interrupts are disabled (its invariant; as for
+        // `SpinLockIrq::lock_with()`, `local_interrupt_disable()` always disables them), and the
+        // guard cannot outlive it, so no interrupt on this CPU can take the lock while this one
+        // holds it: `raw_spin_lock()` gives the same exclusion as `raw_spin_lock_irqsave()` here.
+        // Other users of the lock use its own backend, which disables interrupts.
+        let lock: &'a super::Lock<T, RawSpinLockBackend> = unsafe { core::mem::transmute(self) };
+        lock.lock()
     }
 }
