@@ -38,6 +38,7 @@ use crate::{
         c_long,
         c_void, //
     },
+    interrupt::LocalInterruptDisabled,
     kvm_para::{
         abi::{
             msr::ASYNC_PF_DELIVERY_AS_INT,
@@ -190,6 +191,15 @@ impl<'a> PageReady<'a> {
     #[inline]
     pub fn this_cpu(&self) -> ThisCpu<'a> {
         self.this
+    }
+
+    /// Returns proof that local interrupts are disabled: the handler runs in hardirq context.
+    #[inline]
+    pub fn irqs_disabled(&self) -> &'a LocalInterruptDisabled {
+        // SAFETY: A `PageReady` exists only in the page-ready interrupt handler, which runs with
+        // local interrupts disabled; `'a` does not outlive the handler's call (the callback
+        // creates the `PageReady`, and `Handler::ready()` must work for any `'a`).
+        unsafe { LocalInterruptDisabled::assume_disabled() }
     }
 
     /// Returns the token: a page is ready, [`WAKE_ALL`], or 0 if the host sent no token.

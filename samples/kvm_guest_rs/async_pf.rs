@@ -221,15 +221,15 @@ impl Handler for Apf {
                 s.broadcasts.inc();
                 let n = self
                     .table
-                    .lock()
+                    .lock_with(ctx.irqs_disabled())
                     .wake_cpu(Some(cpu.id().as_u32()), |w| w.wake_up());
                 s.woken.add(u64::from(n));
             }
-            token => match self
-                .table
-                .lock()
-                .wake(token, cpu.id().as_u32(), |w| w.wake_up())
-            {
+            token => match self.table.lock_with(ctx.irqs_disabled()).wake(
+                token,
+                cpu.id().as_u32(),
+                |w| w.wake_up(),
+            ) {
                 Wake::Woken => s.woken.inc(),
                 Wake::Early => s.early.inc(),
                 Wake::Duplicate => s.duplicates.inc(),

@@ -289,6 +289,7 @@ impl AsyncPfAck {
     /// Acknowledges the page-ready notification of the current CPU (writes 1).
     ///
     /// Returns `EIO` if the host refuses the write (`#GP`).
+    #[inline]
     pub fn ack(_cpu: ThisCpu<'_>) -> Result {
         // SAFETY: Writing 1 lets the host deliver the next page-ready notification to this CPU:
         // it may write a token into the `ASYNC_PF_EN` record and inject the `ASYNC_PF_INT`

@@ -129,6 +129,7 @@ impl<W, S: core::ops::DerefMut<Target = [Node<W>]>> Table<W, S> {
         self.nodes.len()
     }
 
+    #[inline]
     fn find(&self, token: u32) -> Option<u32> {
         let mut i = self.heads[bucket(token)];
         while i != NIL {
