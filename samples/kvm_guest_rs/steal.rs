@@ -43,7 +43,8 @@ use kernel::{
     pvclock::{
         abi::{
             clamp_monotonic_from,
-            read_consistent, //
+            read_consistent,
+            LastValue as _, //
         },
         LastValue,
     },
@@ -117,6 +118,10 @@ pub(crate) struct CpuSteal {
     base_version: Local64,
     /// The largest value returned for this CPU: its steal time in nanoseconds.
     last: LastValue,
+    /// The record's version when this CPU last read its own record and `last` became at least
+    /// that reading's value; odd (no version the host leaves a record at) when there is none.
+    /// Read and written only on this CPU with interrupts off, set odd while `seq` is odd.
+    known: Local64,
     /// Registrations of this CPU's record with the host.
     registrations: Atomic<u64>,
 }
@@ -135,6 +140,7 @@ impl CpuSteal {
             start: Local64::new(0),
             base_version: Local64::new(0),
             last: LastValue::new(),
+            known: Local64::new(1),
             registrations: Atomic::new(0),
         }
     }
@@ -143,7 +149,18 @@ impl CpuSteal {
     /// only, with `seq` even.
     fn begin_update(&self) {
         self.seq.inc();
+        // The own reads' shortcut ends with the registration it belongs to.
+        self.known.set(1);
         smp_mb(Full);
+    }
+
+    /// Begins a registration period at the host's `steal` and `version`, continuing from the
+    /// last value. On this CPU only, with `seq` odd.
+    fn set_baseline(&self, steal: u64, version: u64) {
+        let start = self.last.get();
+        self.base.set(steal);
+        self.start.set(start);
+        self.base_version.set(version);
     }
 
     /// Makes `seq` even again, after the stores of the update. On this CPU only.
@@ -219,29 +236,94 @@ impl Steal {
     }
 
     /// The steal clock: the steal time of `cpu` in nanoseconds, read on `this`.
+    ///
+    /// A CPU reading its own record (the tick's and its runqueue clock's case) whose version is
+    /// the one it last read returns `last`: every read since found the same `steal`, so
+    /// `last`, which only grows, is that reading's value (or a larger one a host that reuses a
+    /// version made it publish: still monotonic). One load of the record, no clamp.
     #[inline(always)]
     fn read(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
         let s = self.cpus.this_cpu(this);
         s.reads.inc();
         if cpu == this.id() {
-            // The own CPU's state and record through the per-CPU pointers (the tick's case).
-            self.read_cpu::<true>(s, s, &self.records.this_slot(this), cpu)
+            // The own CPU's state and record through the per-CPU pointers.
+            let record = self.records.this_slot(this);
+            let version = record.load_u32(KvmStealTime::VERSION);
+            if u64::from(version) == s.known.get() {
+                return s.last.get();
+            }
+            self.read_own(s, record, version, cpu)
         } else {
             self.read_remote(s, cpu)
         }
+    }
+
+    /// [`Self::read`] of the own record at a new `version` (loaded first), out of line so that
+    /// the shortcut needs few registers: one pass of the version protocol and the clamp's common
+    /// case, else the general path; remembers the version if `last` now covers its reading.
+    ///
+    /// The steal clock runs with interrupts off, and this CPU's state changes only on this CPU
+    /// while `seq` is odd (its hotplug callbacks, which a read here interrupts, or a read here,
+    /// which nothing interrupts): `seq` even at the start stays so, and `known` is set with the
+    /// registration the reading belongs to.
+    #[inline(never)]
+    fn read_own(
+        &self,
+        s: &CpuSteal,
+        record: Slot<'_, KvmStealTime>,
+        version: u32,
+        cpu: CpuId,
+    ) -> u64 {
+        if s.seq.get() & 1 == 0 {
+            read_barrier();
+            let steal = record.load_u64(KvmStealTime::STEAL);
+            read_barrier();
+            if version & 1 == 0 && record.load_u32(KvmStealTime::VERSION) == version {
+                let baseline = StealBaseline {
+                    steal: s.base.get(),
+                    version: s.base_version.get(),
+                    start: s.start.get(),
+                };
+                let last = s.last.get();
+                // Not below `last`: anything else (no baseline, a host going backwards) takes
+                // the general path.
+                if let Some(v) = baseline.value(steal, version).filter(|&v| {
+                    v == last || (v > last && s.last.compare_exchange(last, v).is_ok())
+                }) {
+                    s.known.set(u64::from(version));
+                    return v;
+                }
+            } else {
+                s.retries.inc();
+            }
+        }
+        self.read_own_general(s, record, cpu)
+    }
+
+    /// The rest of [`Self::read_own`]: the general path, out of line so that the common case
+    /// needs few registers.
+    #[cold]
+    #[inline(never)]
+    fn read_own_general(&self, s: &CpuSteal, record: Slot<'_, KvmStealTime>, cpu: CpuId) -> u64 {
+        let (v, known) = self.read_cpu::<true>(s, s, &record, cpu);
+        if let Some(version) = known {
+            s.known.set(u64::from(version));
+        }
+        v
     }
 
     /// [`Self::read`] of another CPU's record (runqueue clock updates), out of line.
     #[inline(never)]
     fn read_remote(&self, s: &CpuSteal, cpu: CpuId) -> u64 {
         match self.cpus.get(cpu) {
-            Some(c) => self.read_cpu::<false>(s, c, &self.records.slot(cpu), cpu),
+            Some(c) => self.read_cpu::<false>(s, c, &self.records.slot(cpu), cpu).0,
             None => 0,
         }
     }
 
     /// Reads `cpu`'s `record` with its state `c`, counting on the reading CPU's `s`; `OWN` if
-    /// `cpu` is the reading CPU.
+    /// `cpu` is the reading CPU. Returns the value and, if `last` is now at least the value of
+    /// a consistent reading of this registration that the clamp did not move, its version.
     #[inline(always)]
     fn read_cpu<const OWN: bool>(
         &self,
@@ -249,7 +331,7 @@ impl Steal {
         c: &CpuSteal,
         record: &Slot<'_, KvmStealTime>,
         cpu: CpuId,
-    ) -> u64 {
+    ) -> (u64, Option<u32>) {
         // Published before the record is read: a value below it is the host's step back, not a
         // newer reading another reader published meanwhile.
         let before = c.last.get();
@@ -257,14 +339,14 @@ impl Steal {
         read_barrier();
         if seq & 1 != 0 {
             // Not registered, or being registered.
-            return c.last.get();
+            return (c.last.get(), None);
         }
         let (r, retries) = match Self::read_record(record) {
             Ok(r) => r,
             Err(retries) => {
                 s.retries.add(u64::from(retries));
                 self.host_fault(s, HostFault::StuckOdd, cpu);
-                return c.last.get();
+                return (c.last.get(), None);
             }
         };
         if retries != 0 {
@@ -272,7 +354,7 @@ impl Steal {
         }
         if r.version == 0 {
             // Not written yet, or zeroed by a disable (reboot, suspend).
-            return c.last.get();
+            return (c.last.get(), None);
         }
         if !OWN && r.preempted & 1 != 0 {
             s.preempted_seen.inc();
@@ -285,7 +367,7 @@ impl Steal {
         read_barrier();
         if c.seq.get() != seq {
             // Re-registered meanwhile: `steal` and `base` may belong to different records.
-            return c.last.get();
+            return (c.last.get(), None);
         }
         let Some(v) = baseline.value(r.steal, r.version) else {
             // No baseline yet (the host had not written the record at registration), or the
@@ -295,16 +377,20 @@ impl Steal {
             if OWN {
                 self.rebase(c, r);
             }
-            return c.last.get();
+            return (c.last.get(), None);
         };
         // Below the registration's first value, or below what was returned before the record
         // was read: the host's `steal` went backwards (clamped). Not the host's fault if the
         // registration ended meanwhile (a stale reading).
         let clamped = clamp_monotonic_from(&c.last, before, v);
-        if clamped.clamped && c.seq.get() == seq {
-            self.host_fault(s, HostFault::Backwards, cpu);
+        let same = c.seq.get() == seq;
+        if clamped.clamped {
+            if same {
+                self.host_fault(s, HostFault::Backwards, cpu);
+            }
+            return (clamped.value, None);
         }
-        clamped.value
+        (clamped.value, same.then_some(r.version))
     }
 
     /// Counts `fault` of `cpu`'s record on the reading CPU (`s`), and logs the first of its kind
@@ -340,9 +426,7 @@ impl Steal {
     fn rebase(&self, c: &CpuSteal, r: Reading) {
         let _irq = local_interrupt_disable();
         c.begin_update();
-        c.base.set(r.steal);
-        c.start.set(c.last.get());
-        c.base_version.set(u64::from(r.version));
+        c.set_baseline(r.steal, u64::from(r.version));
         c.end_update();
     }
 }
@@ -394,10 +478,8 @@ impl cpuhp::Operations for Hotplug {
                 return Ok(());
             }
         };
-        c.base.set(steal);
-        c.start.set(c.last.get());
         // 0: the first reading the host writes becomes the baseline (see `Steal::read()`).
-        c.base_version.set(u64::from(version));
+        c.set_baseline(steal, u64::from(version));
         // Even again: readers may use the record, with this registration's `base` and `start`.
         c.end_update();
         Ok(())
