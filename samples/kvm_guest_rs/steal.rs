@@ -262,10 +262,13 @@ impl Steal {
     /// the shortcut needs few registers: one pass of the version protocol and the clamp's common
     /// case, else the general path; remembers the version if `last` now covers its reading.
     ///
-    /// The steal clock runs with interrupts off, and this CPU's state changes only on this CPU
-    /// while `seq` is odd (its hotplug callbacks, which a read here interrupts, or a read here,
-    /// which nothing interrupts): `seq` even at the start stays so, and `known` is set with the
-    /// registration the reading belongs to.
+    /// This CPU's state changes only on this CPU while `seq` is odd: its hotplug callbacks, or
+    /// a read's `rebase()`. The scheduler reads with interrupts off, so nothing interrupts it
+    /// here; `steal_clock::read()` (the bench) only disables preemption, so a tick's read may
+    /// interrupt this one and rebase: `seq` is checked again after the baseline is loaded, and a
+    /// change takes the general path. A rebase between that check and the store of `known`
+    /// leaves a `known` of the old registration: the shortcut then returns `last` until the
+    /// version moves, which never goes back nor forward by more than was returned.
     #[inline(never)]
     fn read_own(
         &self,
@@ -274,7 +277,8 @@ impl Steal {
         version: u32,
         cpu: CpuId,
     ) -> u64 {
-        if s.seq.get() & 1 == 0 {
+        let seq = s.seq.get();
+        if seq & 1 == 0 {
             read_barrier();
             let steal = record.load_u64(KvmStealTime::STEAL);
             read_barrier();
@@ -285,10 +289,12 @@ impl Steal {
                     start: s.start.get(),
                 };
                 let last = s.last.get();
-                // Not below `last`: anything else (no baseline, a host going backwards) takes
-                // the general path.
+                read_barrier();
+                // The same registration, and not below `last`: anything else (a rebase meanwhile,
+                // no baseline, a host going backwards) takes the general path.
                 if let Some(v) = baseline.value(steal, version).filter(|&v| {
-                    v == last || (v > last && s.last.compare_exchange(last, v).is_ok())
+                    s.seq.get() == seq
+                        && (v == last || (v > last && s.last.compare_exchange(last, v).is_ok()))
                 }) {
                     s.known.set(u64::from(version));
                     return v;
