@@ -187,12 +187,15 @@ impl<T: ?Sized> super::Lock<T, RawSpinLockIrqBackend> {
     pub fn lock_with<'a>(&'a self, context: &'a LocalInterruptDisabled) -> RawSpinLockGuard<'a, T> {
         let _ = context;
         // SAFETY: Both backends have the same `State` (`raw_spinlock_t`) and differ only in what
-        // they do with the interrupt state, so `Lock<T, _>` has the same layout with either. While
-        // `context` lives, local interrupts are disabled (its invariant; as for
-        // `SpinLockIrq::lock_with()`, `local_interrupt_disable()` always disables them), and the
-        // guard cannot outlive it, so no interrupt on this CPU can take the lock while this one
-        // holds it: `raw_spin_lock()` gives the same exclusion as `raw_spin_lock_irqsave()` here.
-        // Other users of the lock use its own backend, which disables interrupts.
+        // they do with the interrupt state, so `Lock<T, _>` has the same layout with either, and
+        // `raw_spin_lock()` excludes every other holder as `raw_spin_lock_irqsave()` does. The
+        // guard cannot outlive `context`, while which local interrupts are disabled (its
+        // invariant), so an interrupt on this CPU does not spin on the lock held here.
+        // Limitation: `RawSpinLockIrqBackend` saves and restores the interrupt state instead of
+        // counting like `local_interrupt_disable()`, so a `RawSpinLockIrqGuard` taken before
+        // `context` and dropped while it lives re-enables interrupts early; a `lock_with()` after
+        // that can deadlock against an interrupt (no data race: the lock still excludes). Inside
+        // a hardirq handler, where the saved state is always "off", it cannot happen.
         let lock: &'a super::Lock<T, RawSpinLockBackend> = unsafe { core::mem::transmute(self) };
         lock.lock()
     }
