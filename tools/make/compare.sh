@@ -19,7 +19,8 @@
 # the same second boot: the instructions an episode costs beyond the host's
 # delay (and with the page ready first), the overlap a computing task gets
 # while another waits, against the vCPU waiting for each page (B, module
-# unloaded, x-apf-sync).  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
+# unloaded, x-apf-sync), (g) memory: code, data and static per-CPU bytes of
+# the binaries (size -A of kvm.o + kvmclock.o, and of the module).  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
 # report.rst and compare.png, and prints the table.
 #   FLAVOUR=default|debug   kernel flavour (default: default, no debugging)
 #   QEMU_MODEL=PATH         the model binary (default: $KGR_CACHE/qemu/build-*/)
@@ -68,6 +69,20 @@ done
 # (e) The EOI hooks' paths, counted in the binaries both boots ran.
 "$KGR_REPO/tools/lib/eoi-path-count.py" "$KOUT/vmlinux" "$KO" | sed 's/^\([AB]\) \([a-z]*\) \([0-9]*\).*/\1 eoi_path_\2 \3/' >>"$OUT/results.tsv" ||
 	kgr_step "eoi-path-count: a hook path was not found"
+
+# (g) Memory, from the binaries both boots ran: code, data and static per-CPU
+# bytes of the C features' objects (A) and of the module (B).
+mem() { # mem SIDE OBJECT...: "SIDE mem CODE DATA PERCPU"
+	local side=$1
+	shift
+	size -A "$@" | awk -v side="$side" '
+		$1 ~ /^\.(text|noinstr\.text|static_call\.text|init\.text|exit\.text|altinstr_replacement)$/ { code += $2 }
+		$1 ~ /^\.(data|bss|rodata.*|data\.\.ro_after_init|init\.rodata|init\.data|exit\.data)$/ { data += $2 }
+		$1 ~ /^\.data\.\.percpu/ { percpu += $2 }
+		END { print side, "mem", code + 0, data + 0, percpu + 0 }'
+}
+mem A "$KOUT/arch/x86/kernel/kvm.o" "$KOUT/arch/x86/kernel/kvmclock.o" >>"$OUT/results.tsv"
+mem B "$KO" >>"$OUT/results.tsv"
 
 venv="$KGR_CACHE/plot-venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
