@@ -271,6 +271,53 @@ def main():
     ax3.set_title("Async PF: overlap", fontsize=10)
     fig.tight_layout()
     fig.savefig(sys.argv[3], dpi=120)
+    plt.close(fig)
+
+    # One plot per feature next to the overview: compare-kvmclock.png, ...
+    stem = sys.argv[3][:-4] if sys.argv[3].endswith(".png") else sys.argv[3]
+
+    def bars(ax, labels, a_vals, b_vals, ylabel, title, digits=0):
+        xs = range(len(labels))
+        ax.bar([i - 0.2 for i in xs], [v or 0 for v in a_vals], 0.4, label="A: in-tree C")
+        ax.bar([i + 0.2 for i in xs], [v or 0 for v in b_vals], 0.4, label="B: kvm_guest_rs")
+        for i, (va, vb) in enumerate(zip(a_vals, b_vals)):
+            for dx, v in ((-0.2, va), (0.2, vb)):
+                if v:
+                    ax.text(i + dx, v, f"{v:.{digits}f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+
+    def feature_plot(name, panels):
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+        for ax, panel in zip(axes if len(panels) > 1 else [axes], panels):
+            bars(ax, *panel)
+        fig.tight_layout()
+        fig.savefig(f"{stem}-{name}.png", dpi=110)
+        plt.close(fig)
+
+    insns = "guest instructions per call (icount)"
+    feature_plot("kvmclock", [
+        (["ktime_get()", "clock_gettime()", "raw read"], [ka, ua, None], [kb, ub, rb], insns,
+         "kvmclock: read cost"),
+    ])
+    feature_plot("steal", [
+        (["steal-clock read"], [sra], [srb], insns, "Steal time: read cost"),
+        (["/proc/stat steal /\ninjected steal"], [ca], [cb], "ratio (1 = exact)", "Steal time: accuracy", 4),
+    ])
+    feature_plot("pv-eoi", [
+        (["EOI writes per\n1000 interrupts"], [pick(ea, 1)], [pick(eb, 1)],
+         f"APIC EOI writes (PV EOI off: {fmt(pick(eo, 1), 0)})", "PV EOI: exits left", 1),
+        (["hook, armed", "hook, not armed"], [pfa, psa], [pfb, psb], "instructions", "PV EOI: hook cost"),
+    ])
+    feature_plot("async-pf", [
+        (["page-ready\ninterrupt", "early wake"], [hwa, hea], [hwb, heb], "instructions",
+         "Async PF: page-ready handler"),
+        (["episode beyond\nthe host delay"], [epa], [epb], "instructions per page", "Async PF: episode"),
+        (["speed-up over the\nvCPU waiting"], [speed(ova)], [speed(ovb)], "x", "Async PF: overlap", 2),
+    ])
 
 
 if __name__ == "__main__":

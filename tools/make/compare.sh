@@ -21,10 +21,11 @@
 # while another waits, against the vCPU waiting for each page (B, module
 # unloaded, x-apf-sync), (g) memory: code, data and static per-CPU bytes of
 # the binaries (size -A of kvm.o + kvmclock.o, and of the module).  Writes $KGR_CACHE/compare/{A,B}.ktap, results.tsv,
-# report.rst and compare.png, and prints the table.
+# report.rst, compare.png (overview) and compare-FEATURE.png (one per
+# feature), and prints the table.
 #   FLAVOUR=default|debug   kernel flavour (default: default, no debugging)
 #   QEMU_MODEL=PATH         the model binary (default: $KGR_CACHE/qemu/build-*/)
-#   COMPARE_DOCS=1          also copy the plot to Documentation/virt/kvm_guest_rs/
+#   COMPARE_DOCS=1          also copy the plots to Documentation/virt/kvm_guest_rs/
 set -euo pipefail
 KGR_TAG=compare
 . "$(dirname "$0")/../lib/lib.sh"
@@ -92,6 +93,6 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>
 fi
 "$venv/bin/python" "$KGR_REPO/tools/lib/compare-report.py" "$OUT/results.tsv" "$OUT/report.rst" "$OUT/compare.png"
 if [ "${COMPARE_DOCS:-0}" = 1 ]; then
-	cp "$OUT/compare.png" "$KGR_REPO/Documentation/virt/kvm_guest_rs/compare.png"
+	cp "$OUT"/compare*.png "$KGR_REPO/Documentation/virt/kvm_guest_rs/"
 fi
 cat "$OUT/report.rst"
