@@ -8,6 +8,10 @@
 #
 #   make compare  in-tree kvm-clock vs kvm-clock-rs on the host model (icount),
 #                 table and plot (Documentation/virt/kvm_guest_rs/kvmclock.rst)
+#   make soak     the reliability campaign: all four features under a mixed
+#                 workload, load/unload and CPU hotplug cycles, VM stop/cont,
+#                 every host fault, kmemleak; four guest shapes (SOAK=short:
+#                 the short form make check runs)
 #
 # Other targets: setup, kernel, module, initramfs, validate-model (the in-tree
 # C guest judges the QEMU host model), host-test, rustdoc (the kernel
@@ -33,7 +37,7 @@ export KGR_CACHE ACCEL
 
 KOUT_CMD = tools/kernel/kernel-build.sh $(FLAVOUR) | tail -n1
 
-.PHONY: all help setup kernel module initramfs run check compare validate-model host-test rustdoc series series-bisect clean-cache
+.PHONY: all help setup kernel module initramfs run check compare soak validate-model host-test rustdoc series series-bisect clean-cache
 
 all: module
 
@@ -63,6 +67,9 @@ check:
 
 compare: setup
 	@tools/make/compare.sh
+
+soak: setup
+	@tools/make/soak.sh
 
 validate-model: setup
 	@tools/make/validate-model.sh

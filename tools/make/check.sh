@@ -12,7 +12,8 @@
 # in-tree side of steal time, PV EOI and async PF, and the teardown at kexec and reboot on the
 # model); steal (the steal-time guest tests, booted with kvm-pv-ext); pv_eoi
 # (the PV EOI guest tests, kvm-pv-ext and a PCI serial port); async_pf (the
-# async page fault guest tests, kvm-pv-ext, the model's fault knobs); series
+# async page fault guest tests, kvm-pv-ext, the model's fault knobs); soak
+# (all four features at once, the short form of make soak); series
 # (the upstream patch series: applies, checkpatch, in-tree build).  Each result is recorded as
 # PASS/FAIL/SKIP; the end prints one KTAP document with all of them, the
 # phase timings, and "N passed, N failed, N skipped".  Exits non-zero on any
@@ -318,6 +319,20 @@ if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
 		--timeout 900
 else
 	record SKIP "async PF (host model): no QEMU with the KVM PV host model, or no module"
+fi
+phase_end
+
+# The reliability soak's short form (tools/make/soak.sh has the long one):
+# all four features at once under a mixed workload, 5 load/unload cycles and
+# one CPU hotplug cycle, VM stop/cont, the host faults in two groups, kmemleak.
+phase_start soak
+if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
+	guest_boot soak "soak (host model, all four features, short)" \
+		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append "kvm-pv-ext kmemleak=on kgr.soak=short kgr.stable=on" --hostctl \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs.cpio.gz" --plan soak \
+		--timeout 1800
+else
+	record SKIP "soak (host model): no QEMU with the KVM PV host model, or no module"
 fi
 phase_end
 

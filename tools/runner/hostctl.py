@@ -12,6 +12,8 @@ line "KGR-END".  Requests:
   qom-set PATH PROPERTY JSON
   qmp JSON                  raw QMP command object; reply: the "return" as JSON
   cpu-path INDEX            QOM path of vCPU INDEX (for qom-get/qom-set)
+  cpu-set PROP JSON...      set each property (a PROP JSON pair, no space in
+                            JSON) on every vCPU, in one request
   cpu-sum PROP...           each integer property summed over all vCPUs, read
                             in one snapshot with the VM stopped; reply: one
                             "PROP SUM" line per property
@@ -102,6 +104,15 @@ def handle(qmp, line):
             if cpu["cpu-index"] == int(rest):
                 return ["ok", cpu["qom-path"]]
         raise ValueError(f"no vCPU {rest}")
+    if verb == "cpu-set":
+        words = rest.split()
+        if not words or len(words) % 2:
+            raise ValueError("cpu-set wants PROP JSON pairs")
+        pairs = [(words[i], json.loads(words[i + 1])) for i in range(0, len(words), 2)]
+        for c in qmp.call("query-cpus-fast"):
+            for prop, value in pairs:
+                qmp.call("qom-set", {"path": c["qom-path"], "property": prop, "value": value})
+        return ["ok"]
     if verb == "cpu-sum":
         props = rest.split()
         paths = [c["qom-path"] for c in qmp.call("query-cpus-fast")]

@@ -11,8 +11,9 @@
 # one), empty if there is none.
 # kgr_result COND NAME: one KTAP result, a pass if the shell condition COND
 # (evaluated in the caller's variables) holds.
-# kgr_knob PROP JSON: set the host model's property PROP of every vCPU (needs
-# run-guest --hostctl); fails if one cannot be set.
+# kgr_knob PROP JSON...: set the host model's property PROP of every vCPU,
+# in one host request (needs run-guest --hostctl; more PROP JSON pairs may
+# follow); fails if one cannot be set.
 # kgr_busy SECONDS: keep every online CPU busy for SECONDS of uptime.
 # kgr_steal_ns: the steal column of /proc/stat, all CPUs, in ns.
 # kgr_skip_unless_kvm: skip the whole test (exit 4) unless the guest runs on
@@ -90,11 +91,7 @@ kgr_result() {
 	if eval "$1"; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
 }
 
-kgr_knob() {
-	for _kgr_c in $(seq 0 $(($(nproc) - 1))); do
-		_kgr_p=$(hostq cpu-path "$_kgr_c") && hostq qom-set "$_kgr_p" "$1" "$2" >/dev/null || return 1
-	done
-}
+kgr_knob() { hostq cpu-set "$@" >/dev/null; }
 
 kgr_busy() {
 	for _kgr_c in $(seq 0 $(($(nproc) - 1))); do

@@ -3,13 +3,21 @@
  * vdso_clock - clock_gettime() in the vDSO across clocksource changes.
  *
  * Usage:
- *   vdso_clock loop STOPFILE  one thread per online CPU, pinned, calling
+ *   vdso_clock loop STOPFILE [SPIN]
+ *                             one thread per online CPU, pinned, calling
  *                             clock_gettime(CLOCK_MONOTONIC) until STOPFILE
  *                             exists; each read is checked against the
  *                             largest value any thread published before it
  *                             (time never goes backwards, on any CPU);
- *                             prints "cpus C reads R warps W max_warp_ns M"
- *                             and exits 1 if W > 0.  A fault (SIGBUS from an
+ *                             prints "cpus C reads R warps W max_warp_ns M
+ *                             max_gap_ns G" (G: the largest step between
+ *                             two reads of one thread, i.e. how far the
+ *                             clock jumped forward, e.g. across a VM stop,
+ *                             plus scheduling delays) and exits 1 if W > 0.
+ *                             SPIN: empty loop iterations between two
+ *                             reads (CPU work that does not read the
+ *                             clock: an HPET clocksource is an MMIO exit
+ *                             per read, which would slow the whole VM).  A fault (SIGBUS from an
  *                             unmapped vDSO page) kills it.
  *   vdso_clock page           reads slot 0 of the pvclock page of this
  *                             process's [vvar_vclock] area and prints
@@ -45,12 +53,13 @@ static uint64_t mono_ns(void)
 }
 
 static const char *stop_file;
-static _Atomic uint64_t newest, reads, warps, max_warp;
+static long spin;
+static _Atomic uint64_t newest, reads, warps, max_warp, max_gap;
 static atomic_int stop;
 
 static void *loop_thread(void *arg)
 {
-	uint64_t n = 0, w = 0, mw = 0;
+	uint64_t n = 0, w = 0, mw = 0, mg = 0, prev = 0;
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
@@ -70,13 +79,21 @@ static void *loop_thread(void *arg)
 		}
 		while (t > cur && !atomic_compare_exchange_weak(&newest, &cur, t))
 			;
+		if (prev && t > prev && t - prev > mg)
+			mg = t - prev;
+		prev = t;
 		n++;
+		for (volatile long k = 0; k < spin; k++)
+			;
 	}
 	atomic_fetch_add(&reads, n);
 	atomic_fetch_add(&warps, w);
 	uint64_t m = atomic_load(&max_warp);
 
 	while (mw > m && !atomic_compare_exchange_weak(&max_warp, &m, mw))
+		;
+	m = atomic_load(&max_gap);
+	while (mg > m && !atomic_compare_exchange_weak(&max_gap, &m, mg))
 		;
 	return NULL;
 }
@@ -93,9 +110,9 @@ static int loop(void)
 	atomic_store(&stop, 1);
 	for (i = 0; i < cpus; i++)
 		pthread_join(t[i], NULL);
-	printf("cpus %ld reads %llu warps %llu max_warp_ns %llu\n", cpus,
+	printf("cpus %ld reads %llu warps %llu max_warp_ns %llu max_gap_ns %llu\n", cpus,
 	       (unsigned long long)reads, (unsigned long long)warps,
-	       (unsigned long long)max_warp);
+	       (unsigned long long)max_warp, (unsigned long long)max_gap);
 	return warps ? 1 : 0;
 }
 
@@ -155,14 +172,15 @@ static int stime(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "loop")) {
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "loop")) {
 		stop_file = argv[2];
+		spin = argc == 4 ? atol(argv[3]) : 0;
 		return loop();
 	}
 	if (argc == 2 && !strcmp(argv[1], "page"))
 		return page();
 	if (argc == 3 && !strcmp(argv[1], "stime"))
 		return stime(atol(argv[2]));
-	fprintf(stderr, "usage: vdso_clock loop STOPFILE | page | stime N\n");
+	fprintf(stderr, "usage: vdso_clock loop STOPFILE [SPIN] | page | stime N\n");
 	return 2;
 }
