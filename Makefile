@@ -6,8 +6,9 @@
 #                 print what it detected, unload it, power off
 #   make check    every test (host, build, boot), as KTAP; ends "N passed, N failed"
 #
-#   make compare  in-tree kvm-clock vs kvm-clock-rs on the host model (icount),
-#                 table and plot (Documentation/virt/kvm_guest_rs/kvmclock.rst)
+#   make compare  the in-tree C features vs the module, all four, on the host
+#                 model (icount): table with targets, plots
+#                 (Documentation/virt/kvm_guest_rs/compare-results.rst)
 #   make soak     the reliability campaign: all four features under a mixed
 #                 workload, load/unload and CPU hotplug cycles, VM stop/cont,
 #                 every host fault, kmemleak; four guest shapes (SOAK=short:

@@ -159,7 +159,10 @@ if [ -n "${SERIES_BUILD:-}" ]; then
 	[ -n "$CLIPPY_DRIVER" ] && KARGS+=(CLIPPY=1)
 	export LIBCLANG_PATH
 	km() { make -s -C "$intree" O="$out" "${KARGS[@]}" "$@"; }
-	if [ ! -f "$out/.kgr-config-done" ]; then
+	# Configured again whenever a fragment changes (the stamp holds their hash).
+	cfg_key=$(cat "$KGR_REPO/tools/kernel/configs/base.config" "$KGR_REPO/tools/kernel/configs/$SERIES_BUILD.config" |
+		sha256sum | cut -c1-16)
+	if [ "$(cat "$out/.kgr-config-done" 2>/dev/null)" != "$cfg_key" ]; then
 		mkdir -p "$out"
 		km tinyconfig >/dev/null
 		printf '%s\n' CONFIG_SAMPLES=y CONFIG_SAMPLE_KVM_GUEST_RS=m >"$work/samples.config"
@@ -168,7 +171,7 @@ if [ -n "${SERIES_BUILD:-}" ]; then
 			"$work/samples.config" >/dev/null
 		km olddefconfig >/dev/null
 		grep -q '^CONFIG_SAMPLE_KVM_GUEST_RS=m' "$out/.config" || kgr_die "CONFIG_SAMPLE_KVM_GUEST_RS=m did not stick"
-		touch "$out/.kgr-config-done"
+		echo "$cfg_key" >"$out/.kgr-config-done"
 	fi
 	# With SERIES_BISECT=1: the kernel crate builds after every patch but the
 	# last (which adds the driver and is built by the full build below).  Those
