@@ -19,6 +19,17 @@ line "KGR-END".  Requests:
                             "PROP SUM" line per property
   pause SECONDS             stop the VM, wait, continue it (the guest cannot send
                             "cont" itself); reply after the VM runs again
+  migrate                   live-migrate the VM into a file, quit this QEMU, and
+                            restore the file into a fresh one (run-guest starts
+                            it with the same arguments, paused); set the host
+                            configuration changed by cpu-set and qom-set again,
+                            continue the VM; reply (on the new channel)
+                            "downtime_ms N": from the source's stop to the
+                            destination's cont
+
+The sockets of QEMU generation N (0 at boot, one more per migration) are
+DIR/qmp.N.sock and DIR/ctl.N.sock; the migration file is DIR/vm.N, and
+DIR/vm.N.done tells run-guest to restore it.
 
 A reply starts with "ok" or "err MESSAGE".  The guest plans use it to read
 the host model's counters and to arm its knobs while the test runs
@@ -26,6 +37,7 @@ the host model's counters and to arm its knobs while the test runs
 """
 import argparse
 import json
+import os
 import select
 import socket
 import sys
@@ -87,7 +99,85 @@ class Qmp:
             return msg.get("return")
 
 
-def handle(qmp, line):
+class Host:
+    """The QEMU of the current generation: its monitor and the guest channel."""
+
+    def __init__(self, directory, timeout):
+        self.dir = directory
+        self.gen = 0
+        # Host configuration set at run time, for the next generation:
+        # cpu-set properties, and qom-set (path, property) values.
+        self.cpu_props = {}
+        self.qom_props = {}
+        self.attach(timeout)
+
+    def attach(self, timeout):
+        self.ctl = connect(f"{self.dir}/ctl.{self.gen}.sock", timeout)
+        self.qmp = Qmp(f"{self.dir}/qmp.{self.gen}.sock", timeout)
+
+    def detach(self):
+        for s in (self.ctl, self.qmp.sock):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cpu_set(self, pairs):
+        for c in self.qmp.call("query-cpus-fast"):
+            for prop, value in pairs:
+                self.qmp.call("qom-set", {"path": c["qom-path"], "property": prop, "value": value})
+
+    def migrate(self):
+        """Moves the guest into the next generation; returns the downtime in seconds."""
+        qmp = self.qmp
+        path = f"{self.dir}/vm.{self.gen}"
+        # A file takes RAM as fast as it comes: no bandwidth cap, and a stop
+        # phase long enough to converge under TCG's dirty tracking.
+        qmp.call("migrate-set-parameters", {"max-bandwidth": 8 << 30, "downtime-limit": 2000})
+        # exec: rather than file: (QEMU 8.2+), for the stock QEMU too.
+        qmp.call("migrate", {"uri": f"exec:cat > {path}"})
+        deadline = time.monotonic() + 120
+        while True:
+            st = qmp.call("query-migrate")
+            status = st.get("status")
+            if status == "completed":
+                break
+            if status in ("failed", "cancelled") or time.monotonic() > deadline:
+                if status not in ("failed", "cancelled"):
+                    qmp.call("migrate_cancel")
+                raise RuntimeError(f"migration {status}: {st.get('error-desc', '')}")
+            time.sleep(0.02)
+        stopped = time.monotonic() - st.get("downtime", 0) / 1000
+        with open(path + ".done", "w", encoding="utf-8") as f:
+            f.write(f"{st.get('downtime', 0)}\n")
+        try:
+            qmp.call("quit")
+        except (EOFError, OSError):
+            pass
+        self.detach()
+        self.gen += 1
+        self.attach(60)
+        qmp = self.qmp
+        while True:
+            status = qmp.call("query-status")["status"]
+            if status != "inmigrate":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the destination did not load the VM state")
+            time.sleep(0.02)
+        if status not in ("paused", "prelaunch"):
+            raise RuntimeError(f"destination in state {status} after loading the VM state")
+        self.cpu_set(list(self.cpu_props.items()))
+        for (p, prop), value in self.qom_props.items():
+            qmp.call("qom-set", {"path": p, "property": prop, "value": value})
+        qmp.call("cont")
+        downtime = time.monotonic() - stopped
+        os.remove(path)
+        return downtime
+
+
+def handle(host, line):
+    qmp = host.qmp
     verb, _, rest = line.partition(" ")
     if verb == "hmp":
         out = qmp.call("human-monitor-command", {"command-line": rest})
@@ -98,6 +188,7 @@ def handle(qmp, line):
     if verb == "qom-set":
         path, prop, value = rest.split(" ", 2)
         qmp.call("qom-set", {"path": path, "property": prop, "value": json.loads(value)})
+        host.qom_props[(path, prop)] = json.loads(value)
         return ["ok"]
     if verb == "cpu-path":
         for cpu in qmp.call("query-cpus-fast"):
@@ -109,9 +200,8 @@ def handle(qmp, line):
         if not words or len(words) % 2:
             raise ValueError("cpu-set wants PROP JSON pairs")
         pairs = [(words[i], json.loads(words[i + 1])) for i in range(0, len(words), 2)]
-        for c in qmp.call("query-cpus-fast"):
-            for prop, value in pairs:
-                qmp.call("qom-set", {"path": c["qom-path"], "property": prop, "value": value})
+        host.cpu_set(pairs)
+        host.cpu_props.update(pairs)
         return ["ok"]
     if verb == "cpu-sum":
         props = rest.split()
@@ -136,13 +226,14 @@ def handle(qmp, line):
         time.sleep(secs)
         qmp.call("cont")
         return ["ok"]
+    if verb == "migrate":
+        return ["ok", f"downtime_ms {round(host.migrate() * 1000)}"]
     raise ValueError(f"unknown request '{verb}'")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--qmp", required=True)
-    ap.add_argument("--ctl", required=True)
+    ap.add_argument("--dir", required=True, help="the sockets' directory (see above)")
     ap.add_argument("--log", required=True)
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--state-at-shutdown", metavar="FILE",
@@ -151,8 +242,7 @@ def main():
     a = ap.parse_args()
     with open(a.log, "w", encoding="utf-8") as log:
         try:
-            ctl = connect(a.ctl, a.timeout)
-            qmp = Qmp(a.qmp, a.timeout)
+            host = Host(a.dir, a.timeout)
         except OSError as e:
             print(f"hostctl: cannot connect to QEMU: {e}", file=log)
             return 1
@@ -161,26 +251,26 @@ def main():
             if a.state_at_shutdown:
                 # Watch QMP too: the paused VM's state is what the guest left at its reset.
                 try:
-                    ready, _, _ = select.select([ctl, qmp.sock], [], [])
-                    if qmp.sock in ready and ctl not in ready:
-                        qmp.poll_event()
+                    ready, _, _ = select.select([host.ctl, host.qmp.sock], [], [])
+                    if host.qmp.sock in ready and host.ctl not in ready:
+                        host.qmp.poll_event()
                 except (EOFError, OSError):
                     return 0
-                if qmp.shutdown:
-                    state = qmp.call("human-monitor-command", {"command-line": "info kvm-pv"})
+                if host.qmp.shutdown:
+                    state = host.qmp.call("human-monitor-command", {"command-line": "info kvm-pv"})
                     with open(a.state_at_shutdown, "w", encoding="utf-8") as f:
                         f.write(state)
                     print("> (shutdown) info kvm-pv saved; quit", file=log)
                     log.flush()
                     try:
-                        qmp.call("quit")
+                        host.qmp.call("quit")
                     except (EOFError, OSError):
                         pass
                     return 0
-                if ctl not in ready:
+                if host.ctl not in ready:
                     continue
             try:
-                data = ctl.recv(4096)
+                data = host.ctl.recv(4096)
             except OSError:
                 break
             if not data:
@@ -191,17 +281,21 @@ def main():
                 line = raw.decode("utf-8", "replace").strip("\r\x00 ")
                 if not line:
                     continue
+                gen = host.gen
+                t0 = time.monotonic()
                 try:
-                    reply = handle(qmp, line)
+                    reply = handle(host, line)
                 except (EOFError, OSError):
                     return 0
                 except Exception as e:  # Report every failure to the guest.
                     reply = [f"err {e}".replace("\n", " ")]
-                print(f"> {line}", file=log)
+                print(f"> {line} ({(time.monotonic() - t0) * 1000:.0f} ms)", file=log)
                 for r in reply:
                     print(f"< {r}", file=log)
                 log.flush()
-                ctl.sendall(("\n".join(reply + ["KGR-END"]) + "\n").encode())
+                if host.gen != gen:
+                    buf = b""  # what the old channel still held is gone with it
+                host.ctl.sendall(("\n".join(reply + ["KGR-END"]) + "\n").encode())
     return 0
 
 

@@ -8,7 +8,7 @@ if ! grep -q 'kgr.hostctl=1' /proc/cmdline; then
 	ktap_skip_all "booted without run-guest --hostctl"
 	exit 4
 fi
-ktap_set_plan 3
+ktap_set_plan 4
 out=$(hostq hmp info status)
 if echo "$out" | grep -q "running"; then
 	ktap_test_pass "hostctl: HMP 'info status' answers 'running'"
@@ -27,4 +27,18 @@ if ! hostq no-such-request 2>/dev/null; then
 else
 	ktap_test_fail "hostctl: an unknown request is refused"
 fi
+# Migration into a fresh QEMU: the guest goes on, and on the host model a
+# knob set at run time is set again on the destination.
+p0=$(hostq cpu-path 0)
+knob=""
+hostq qom-get "$p0" x-steal-ppm >/dev/null 2>&1 && hostq cpu-set x-steal-ppm 1000 >/dev/null && knob=1000
+m=$(hostq migrate 2>&1)
+v=$knob
+[ -z "$knob" ] || v=$(hostq qom-get "$p0" x-steal-ppm 2>&1)
+if echo "$m" | grep -q '^downtime_ms [0-9]' && [ "$v" = "$knob" ]; then
+	ktap_test_pass "hostctl: migrated into a fresh QEMU ($m)${knob:+, x-steal-ppm set again}"
+else
+	ktap_test_fail "hostctl: migrated into a fresh QEMU (reply '$m', x-steal-ppm '$v', want '$knob')"
+fi
+[ -z "$knob" ] || hostq cpu-set x-steal-ppm 0 >/dev/null
 ktap_finished

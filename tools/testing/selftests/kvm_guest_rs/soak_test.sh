@@ -22,16 +22,18 @@
 # 0 after each unload, and the host writes no guest memory any more); CPU
 # offline/online cycles (each feature's record follows the CPU); both at
 # once; VM stop/cont with PVCLOCK_GUEST_STOPPED (the clock jumps forward by
-# no more than the downtime, steal keeps counting); the hostile-host matrix
+# no more than the downtime, steal keeps counting); live migration into a
+# fresh QEMU (hostq migrate: the same checks, and the records stay
+# registered on every CPU); the hostile-host matrix
 # (every fault knob of every feature at run time, one at a time and three
 # together: bounded, logged, no hang, and the module unloads clean after
 # each); the workload's verdicts; kmemleak; a clean kernel log.  It ends
 # with a table of what ran.
 #
-# kgr.soak=long (or KGR_SOAK=long): 100 cycles of each kind and the hostile
-# matrix one fault at a time too; the short form (make check) does 5 load
-# cycles, one hotplug cycle and only the faults together (the per-feature
-# tests of make check have each fault alone).
+# kgr.soak=long (or KGR_SOAK=long): 100 cycles of each kind, 10 migrations
+# and the hostile matrix one fault at a time too; the short form (make check)
+# does 5 load cycles, one hotplug cycle, 2 migrations and only the faults
+# together (the per-feature tests of make check have each fault alone).
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
 . /kgr/selftests/kvm_guest_rs/feature_lib.sh
@@ -46,8 +48,8 @@ MODE=${MODE:-short}
 # CPU hotplug is the slow part (about 20 s a cycle in the debug flavour under
 # TCG with the workload): the short form does fewer of those.
 case "$MODE" in
-long) CYCLES=100 HP_CYCLES=100 PLAN=26 ;;
-*) CYCLES=5 HP_CYCLES=1 PLAN=13 ;;
+long) CYCLES=100 HP_CYCLES=100 MIGRATIONS=10 PLAN=29 ;;
+*) CYCLES=5 HP_CYCLES=1 MIGRATIONS=2 PLAN=16 ;;
 esac
 # The async-PF window: 2^19 pages (the model takes fewer than 2^20), each
 # "not present" on its first touch, ready 1 ms later; the touchers walk
@@ -68,12 +70,12 @@ fi
 ktap_set_plan $PLAN
 NCPU=$(nproc)
 dmesg_mark=$(dmesg | wc -l)
-ktap_print_msg "soak ($MODE): $CYCLES load cycles, $HP_CYCLES hotplug cycles; $NCPU CPUs; host stable bit: $(kgr_arg stable)"
+ktap_print_msg "soak ($MODE): $CYCLES load cycles, $HP_CYCLES hotplug cycles, $MIGRATIONS migrations; $NCPU CPUs; host stable bit: $(kgr_arg stable)"
 
 # --- helpers -----------------------------------------------------------------
 # host NAME...: the model's counters x-kvm-pv-NAME, summed over the vCPUs.
 host() { hostq cpu-sum $(for _n in "$@"; do echo "x-kvm-pv-$_n"; done) | awk '{ printf "%s%s", sep, $2; sep = " " } END { print "" }'; }
-writes() { hostq cpu-sum $WRITES | tr '\n' ' '; }
+writes() { hostq cpu-sum $WRITES; }
 # msrs_zero: every PV MSR reads 0 (or #GP) on every online CPU; a CPU going
 # away during the read (exit 2) is read again.
 msrs_zero() {
@@ -84,9 +86,14 @@ msrs_zero() {
 }
 # msrs_set: the MSRs of all four features are set on every online CPU.
 msrs_set() {
-	[ "$("$ST/msr_read" 0x4b564d01 0x4b564d02 0x4b564d03 0x4b564d04 | grep -c ' 0x[0-9a-f]*[1-9a-f][0-9a-f]*$')" = $((4 * NCPU)) ]
+	"$ST/msr_read" 0x4b564d01 0x4b564d02 0x4b564d03 0x4b564d04 >/tmp/msr.set 2>&1
+	_n=0
+	while read -r _ _ _ _ _v; do
+		case "$_v" in 0x0 | "#GP" | "") ;; 0x*) _n=$((_n + 1)) ;; esac
+	done </tmp/msr.set
+	[ $_n = $((4 * NCPU)) ]
 }
-load() { "$ST/modload" $MOD >/tmp/modload.out 2>&1 && [ "$(current)" = kvm-clock-rs ]; }
+load() { "$ST/modload" $MOD >/tmp/modload.out 2>&1 && is_current kvm-clock-rs; }
 # quiet_host: after an unload the host writes no guest memory (0.2 s).
 quiet_host() {
 	_w0=$(writes)
@@ -106,6 +113,19 @@ tally() {
 	done
 }
 tval() { eval "echo \$T_${1%/*}_${1#*/}"; }
+# mark_counters: remember the module's counters; grew FILE: FILE is above its mark.
+mark_counters() {
+	for _t in $TALLY; do
+		_v=0
+		[ -r $K/$_t ] && read -r _v <$K/$_t
+		eval "M_${_t%/*}_${_t#*/}=$_v"
+	done
+}
+grew() {
+	_v=0
+	[ -r $K/$1 ] && read -r _v <$K/$1
+	eval "[ $_v -gt \$M_${1%/*}_${1#*/} ]"
+}
 # unload_clean: tally, unbind, rmmod; then every PV MSR is 0 and the host quiet.
 unload_clean() {
 	tally
@@ -114,7 +134,9 @@ unload_clean() {
 # features_follow CPU V: each feature's cpuN/enabled reads V.
 features_follow() {
 	for _f in $FEATURES; do
-		[ "$(cat $K/$_f/cpu$1/enabled 2>/dev/null)" = "$2" ] || return 1
+		_e=""
+		read -r _e 2>/dev/null <$K/$_f/cpu$1/enabled
+		[ "$_e" = "$2" ] || return 1
 	done
 }
 # hotplug_cycle CHECK: take each CPU but CPU0 offline and online again; with
@@ -285,7 +307,54 @@ kgr_result '[ $prc = 0 ] && grep -q " warps 0 " /tmp/pause.clock && [ -n "$gap" 
 kgr_result '[ "$g1" -gt "$g0" ]' "stop/cont: PVCLOCK_GUEST_STOPPED seen and handled ($g0 -> $g1)"
 kgr_result '[ "$st1" -gt "$st0" ]' "stop/cont: steal keeps counting ($st0 -> $st1 ns)"
 
-# --- the hostile host (7-8, long form 7-21) --------------------------------------------------
+# --- 7-9: live migration -------------------------------------------------------
+# The host migrates the running VM into a file and restores it into a fresh
+# QEMU (hostq migrate), with everything loaded and the workload running.
+# The destination takes the host configuration again (steal, async-PF
+# window, GUEST_STOPPED), as a management layer would.
+loaded || load
+knob all x-kvmclock-guest-stopped true
+mark_counters
+g0=$(cat $K/kvmclock/guest_stopped)
+st0=$(kgr_steal_ns)
+rm -f /tmp/mig.stop
+sh -c "exec $ST/vdso_clock loop /tmp/mig.stop" >/tmp/mig.clock 2>&1 &
+mr=$!
+sleep 0.5
+m0=$(cut -d. -f1 /proc/uptime)
+bad=0 dmax=0 i=0 downs=""
+while [ $i -lt $MIGRATIONS ]; do
+	if hostq migrate >/tmp/mig.out 2>&1 && read -r _ d </tmp/mig.out && [ -n "$d" ]; then
+		downs="$downs $d"
+		[ "$d" -le $dmax ] || dmax=$d
+	else
+		bad=$((bad + 1))
+		ktap_print_msg "migration $i: $(cat /tmp/mig.out)"
+	fi
+	msrs_set || {
+		bad=$((bad + 1))
+		ktap_print_msg "migration $i: a PV MSR is 0 afterwards"
+	}
+	sleep 1
+	i=$((i + 1))
+done
+touch /tmp/mig.stop
+wait $mr
+knob all x-kvmclock-guest-stopped false
+g1=$(cat $K/kvmclock/guest_stopped)
+busy 1
+st1=$(kgr_steal_ns)
+gap=$(sed -n 's/.*max_gap_ns \([0-9]*\).*/\1/p' /tmp/mig.clock)
+ktap_print_msg "$MIGRATIONS migrations, downtimes (ms):$downs; $(cat /tmp/mig.clock); guest_stopped $g0 -> $g1; steal +$((st1 - st0)) ns; async-PF episodes $M_async_pf_not_present -> $(cat $K/async_pf/not_present)"
+row "live migrations" $MIGRATIONS $bad "$(elapsed $m0)"
+kgr_result '[ $bad = 0 ] && grep -q " warps 0 " /tmp/mig.clock && [ -n "$gap" ] && [ "$gap" -le $(((dmax + 500) * 1000000)) ]' \
+	"migration: the clock never went back and jumped forward by no more than the downtime (max step ${gap:-?} ns, longest downtime $dmax ms)"
+kgr_result '[ "$g1" -gt "$g0" ]' \
+	"migration: PVCLOCK_GUEST_STOPPED seen and handled ($g0 -> $g1)"
+kgr_result '[ "$st1" -gt "$st0" ] && grew async_pf/not_present && kill -0 $STORM' \
+	"migration: every record stays registered on every CPU, steal keeps counting, async PF and the interrupt storm go on"
+
+# --- the hostile host (10-11, long form 10-24) --------------------------------------------------
 # hostile NAME EVIDENCE SETUP... : with everything loaded, arm the fault
 # (SETUP: "CPU PROP JSON" triples), let the workload run 2 s, lift it, run
 # 1 s more. The fault must show (EVIDENCE: a shell condition, run after,
@@ -333,19 +402,6 @@ hostile() {
 	HOSTILE_OK=$_ok
 }
 logged() { echo "$NEW_LOG" | grep -q "$1"; }
-# delta FILE CMD...: the module counter FILE after CMD minus before, in $D_.
-mark_counters() {
-	for _t in $TALLY; do
-		_v=0
-		[ -r $K/$_t ] && read -r _v <$K/$_t
-		eval "M_${_t%/*}_${_t#*/}=$_v"
-	done
-}
-grew() {
-	_v=0
-	[ -r $K/$1 ] && read -r _v <$K/$1
-	eval "[ $_v -gt \$M_${1%/*}_${1#*/} ]"
-}
 # single ARGS...: hostile_test ARGS, in the long form only.
 single() { [ "$MODE" != long ] || hostile_test "$@"; }
 hostile_test() { # hostile_test DESCRIPTION NAME EVIDENCE SETUP...
