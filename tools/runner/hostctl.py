@@ -25,7 +25,9 @@ line "KGR-END".  Requests:
                             configuration changed by cpu-set and qom-set again,
                             continue the VM; reply (on the new channel)
                             "downtime_ms N": from the source's stop to the
-                            destination's cont
+                            destination's cont.  If the destination fails, it
+                            is quit too (no VM runs to take a reply): the run
+                            ends with the error in the log
 
 The sockets of QEMU generation N (0 at boot, one more per migration) are
 DIR/qmp.N.sock and DIR/ctl.N.sock; the migration file is DIR/vm.N, and
@@ -38,6 +40,7 @@ the host model's counters and to arm its knobs while the test runs
 import argparse
 import json
 import os
+import shlex
 import select
 import socket
 import sys
@@ -105,10 +108,10 @@ class Host:
     def __init__(self, directory, timeout):
         self.dir = directory
         self.gen = 0
-        # Host configuration set at run time, for the next generation:
-        # cpu-set properties, and qom-set (path, property) values.
-        self.cpu_props = {}
-        self.qom_props = {}
+        # Host configuration set at run time, for the next generation, in
+        # the order it was last set: (QOM path, property) -> value, with
+        # path None for a cpu-set (every vCPU).
+        self.props = {}
         self.attach(timeout)
 
     def attach(self, timeout):
@@ -128,24 +131,36 @@ class Host:
                 self.qmp.call("qom-set", {"path": c["qom-path"], "property": prop, "value": value})
 
     def migrate(self):
-        """Moves the guest into the next generation; returns the downtime in seconds."""
+        """Moves the guest into the next generation; returns the downtime in seconds.
+
+        A failure before the source quits leaves the guest running there (the
+        error is the reply). After that nothing can answer a guest whose VM
+        does not run: the destination is quit too, so that run-guest ends at
+        once with the console, and the error goes to the log.
+        """
         qmp = self.qmp
         path = f"{self.dir}/vm.{self.gen}"
+        q = shlex.quote(path)
         # A file takes RAM as fast as it comes: no bandwidth cap, and a stop
         # phase long enough to converge under TCG's dirty tracking.
         qmp.call("migrate-set-parameters", {"max-bandwidth": 8 << 30, "downtime-limit": 2000})
-        # exec: rather than file: (QEMU 8.2+), for the stock QEMU too.
-        qmp.call("migrate", {"uri": f"exec:cat > {path}"})
-        deadline = time.monotonic() + 120
+        # exec: rather than file: (QEMU 8.2+), for the stock QEMU too; the
+        # marker says that cat has written all of it (QEMU may report
+        # "completed" before the command exits).
+        qmp.call("migrate", {"uri": f"exec:cat > {q} && : > {q}.written"})
+        # hostq waits 90 s for a reply line: 40 s for each side.
+        deadline = time.monotonic() + 40
         while True:
             st = qmp.call("query-migrate")
             status = st.get("status")
-            if status == "completed":
+            if status == "completed" and os.path.exists(path + ".written"):
                 break
             if status in ("failed", "cancelled") or time.monotonic() > deadline:
-                if status not in ("failed", "cancelled"):
+                if status == "completed":
+                    qmp.call("cont")  # the source stopped for good: run it again
+                elif status not in ("failed", "cancelled"):
                     qmp.call("migrate_cancel")
-                raise RuntimeError(f"migration {status}: {st.get('error-desc', '')}")
+                raise RuntimeError(f"migration {status}: {st.get('error-desc', 'not written in 40 s')}")
             time.sleep(0.02)
         stopped = time.monotonic() - st.get("downtime", 0) / 1000
         with open(path + ".done", "w", encoding="utf-8") as f:
@@ -156,24 +171,44 @@ class Host:
             pass
         self.detach()
         self.gen += 1
-        self.attach(60)
-        qmp = self.qmp
-        while True:
-            status = qmp.call("query-status")["status"]
-            if status != "inmigrate":
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the destination did not load the VM state")
-            time.sleep(0.02)
-        if status not in ("paused", "prelaunch"):
-            raise RuntimeError(f"destination in state {status} after loading the VM state")
-        self.cpu_set(list(self.cpu_props.items()))
-        for (p, prop), value in self.qom_props.items():
-            qmp.call("qom-set", {"path": p, "property": prop, "value": value})
-        qmp.call("cont")
+        try:
+            self.attach(40)
+            qmp = self.qmp
+            deadline = time.monotonic() + 40
+            while True:
+                status = qmp.call("query-status")["status"]
+                if status != "inmigrate":
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the destination did not load the VM state in 40 s")
+                time.sleep(0.02)
+            if status not in ("paused", "prelaunch"):
+                raise RuntimeError(f"destination in state {status} after loading the VM state")
+            for (p, prop), value in self.props.items():
+                if p is None:
+                    self.cpu_set([(prop, value)])
+                else:
+                    qmp.call("qom-set", {"path": p, "property": prop, "value": value})
+            qmp.call("cont")
+        except Exception as e:
+            try:
+                self.qmp.call("quit")
+            except Exception:  # noqa: BLE001 - gone or never reached: either way it ends
+                pass
+            raise MigrationLost(f"migration: the destination failed: {e}") from e
         downtime = time.monotonic() - stopped
-        os.remove(path)
+        for f in (path, path + ".written"):
+            os.remove(f)
         return downtime
+
+    def remember(self, path, prop, value):
+        """Notes a property set at run time (path None: every vCPU), in order."""
+        self.props.pop((path, prop), None)
+        self.props[(path, prop)] = value
+
+
+class MigrationLost(Exception):
+    """The guest is gone with a failed migration: nothing can take a reply."""
 
 
 def handle(host, line):
@@ -188,7 +223,7 @@ def handle(host, line):
     if verb == "qom-set":
         path, prop, value = rest.split(" ", 2)
         qmp.call("qom-set", {"path": path, "property": prop, "value": json.loads(value)})
-        host.qom_props[(path, prop)] = json.loads(value)
+        host.remember(path, prop, json.loads(value))
         return ["ok"]
     if verb == "cpu-path":
         for cpu in qmp.call("query-cpus-fast"):
@@ -201,7 +236,8 @@ def handle(host, line):
             raise ValueError("cpu-set wants PROP JSON pairs")
         pairs = [(words[i], json.loads(words[i + 1])) for i in range(0, len(words), 2)]
         host.cpu_set(pairs)
-        host.cpu_props.update(pairs)
+        for prop, value in pairs:
+            host.remember(None, prop, value)
         return ["ok"]
     if verb == "cpu-sum":
         props = rest.split()
@@ -285,6 +321,9 @@ def main():
                 t0 = time.monotonic()
                 try:
                     reply = handle(host, line)
+                except MigrationLost as e:
+                    print(f"> {line}\n{e}", file=log)
+                    return 1
                 except (EOFError, OSError):
                     return 0
                 except Exception as e:  # Report every failure to the guest.
