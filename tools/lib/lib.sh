@@ -85,6 +85,16 @@ kgr_kernel_out() {
 	printf '%s' "$KGR_CACHE/build/linux-$KVERSION$(kgr_tree_suffix)-$flavour-$h"
 }
 
+# kgr_soak_guest MACHINE VCPUS STABLE CYCLES: the run-guest arguments of one
+# soak shape (make soak, and make check's short form): the host model,
+# kvm-pv-ext, kmemleak on, the host channel, plan soak.
+kgr_soak_guest() {
+	local cpu=max,x-tcg-kvm-pv=on
+	[ "$3" = off ] && cpu=$cpu,kvmclock-stable-bit=off
+	printf '%s\n' --cpu "$cpu" --machine "$1" --smp "$2" \
+		--append "kvm-pv-ext kmemleak=on kgr.soak=$4 kgr.stable=$3" --hostctl --plan soak
+}
+
 # kgr_qemu_model: prints the QEMU that has the project's KVM PV host model:
 # $QEMU_MODEL if set, else the last one tools/qemu/qemu-build.sh built under
 # $KGR_CACHE/qemu.  Fails (prints nothing) if there is none, or if the binary

@@ -328,10 +328,9 @@ phase_end
 # the host faults in two groups, kmemleak.
 phase_start soak
 if qemu=$(kgr_qemu_model) && [ -n "$KO" ]; then
-	guest_boot soak "soak (host model, all four features, short)" \
-		--qemu "$qemu" --cpu max,x-tcg-kvm-pv=on --append "kvm-pv-ext kmemleak=on kgr.soak=short kgr.stable=on" --hostctl \
-		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs.cpio.gz" --plan soak \
-		--timeout 1800
+	mapfile -t soak_args < <(kgr_soak_guest pc 2 on short)
+	guest_boot soak "soak (host model, all four features, short)" --qemu "$qemu" "${soak_args[@]}" \
+		--kernel "$KOUT/arch/x86/boot/bzImage" --initrd "$WORK/initramfs.cpio.gz" --timeout 1800
 else
 	record SKIP "soak (host model): no QEMU with the KVM PV host model, or no module"
 fi

@@ -50,14 +50,12 @@ fail=0
 for s in $SHAPES; do
 	IFS=: read -r machine cpus stable cycles <<<"$s"
 	name="$machine-smp$cpus-stable$stable-$cycles"
-	cpu=max,x-tcg-kvm-pv=on
-	[ "$stable" = off ] && cpu=$cpu,kvmclock-stable-bit=off
+	mapfile -t args < <(kgr_soak_guest "$machine" "$cpus" "$stable" "$cycles")
 	kgr_step "soak $name"
 	start=$(date +%s)
 	rc=0
-	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" --cpu "$cpu" --machine "$machine" --smp "$cpus" \
-		--append "kvm-pv-ext kmemleak=on kgr.soak=$cycles kgr.stable=$stable" --hostctl --kernel "$KOUT/arch/x86/boot/bzImage" \
-		--initrd "$OUT/initramfs.cpio.gz" --plan soak --timeout 7200 \
+	"$KGR_REPO/tools/runner/run-guest" --qemu "$qemu" "${args[@]}" --kernel "$KOUT/arch/x86/boot/bzImage" \
+		--initrd "$OUT/initramfs.cpio.gz" --timeout 7200 \
 		--log "$OUT/$name.console" --ktap "$OUT/$name.ktap" || rc=$?
 	secs=$(($(date +%s) - start))
 	if [ $rc -gt 1 ] || [ ! -s "$OUT/$name.ktap" ]; then

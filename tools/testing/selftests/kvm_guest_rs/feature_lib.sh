@@ -104,11 +104,16 @@ kgr_result() {
 
 kgr_knob() { hostq cpu-set "$@" >/dev/null; }
 
+# kgr_busy SECONDS: every online CPU busy for SECONDS; waits for its own
+# burners only (a bare wait would wait for the caller's background work too).
 kgr_busy() {
+	_kgr_pids=""
 	for _kgr_c in $(seq 0 $(($(nproc) - 1))); do
 		taskset -c "$_kgr_c" sh -c "end=\$((\$(cut -d. -f1 /proc/uptime) + $1)); while [ \$(cut -d. -f1 /proc/uptime) -lt \$end ]; do :; done" &
+		_kgr_pids="$_kgr_pids $!"
 	done
-	wait
+	# shellcheck disable=SC2086
+	wait $_kgr_pids
 }
 
 kgr_steal_ns() { awk '/^cpu / { print $9 * 10000000 }' /proc/stat; }

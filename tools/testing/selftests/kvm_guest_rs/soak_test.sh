@@ -103,24 +103,22 @@ quiet_host() {
 # TOTALS: the module's counters of all loads, summed at each unload (tally).
 TALLY="kvmclock/reads kvmclock/fallbacks kvmclock/guest_stopped steal_time/backwards steal_time/stuck_odd pv_eoi/skipped async_pf/not_present async_pf/woken async_pf/early async_pf/duplicates async_pf/spurious async_pf/timeouts async_pf/exhausted"
 for _t in $TALLY; do eval "T_${_t%/*}_${_t#*/}=0"; done
+# each_counter FUNCTION: FUNCTION VAR VALUE for every counter of $TALLY, VAR
+# being its name as a shell word (kvmclock_reads), VALUE 0 while not loaded.
 # (Builtins only: a fork costs about 0.2 s in the debug flavour with kmemleak.)
-tally() {
+each_counter() {
 	for _t in $TALLY; do
 		_v=0
 		[ -r $K/$_t ] && read -r _v <$K/$_t
-		_n=T_${_t%/*}_${_t#*/}
-		eval "$_n=\$((\$$_n + _v))"
+		"$1" "${_t%/*}_${_t#*/}" "$_v"
 	done
 }
+add_total() { eval "T_$1=\$((T_$1 + $2))"; }
+set_mark() { eval "M_$1=$2"; }
+tally() { each_counter add_total; }
 tval() { eval "echo \$T_${1%/*}_${1#*/}"; }
 # mark_counters: remember the module's counters; grew FILE: FILE is above its mark.
-mark_counters() {
-	for _t in $TALLY; do
-		_v=0
-		[ -r $K/$_t ] && read -r _v <$K/$_t
-		eval "M_${_t%/*}_${_t#*/}=$_v"
-	done
-}
+mark_counters() { each_counter set_mark; }
 grew() {
 	_v=0
 	[ -r $K/$1 ] && read -r _v <$K/$1
@@ -158,16 +156,6 @@ knob() {
 	else
 		_p=$(hostq cpu-path "$1") && hostq qom-set "$_p" "$2" "$3" >/dev/null
 	fi
-}
-# busy SECONDS: every online CPU busy for SECONDS (kgr_busy waits for every
-# child, the workload's too).
-busy() {
-	_pids=""
-	for _c in $(seq 0 $((NCPU - 1))); do
-		taskset -c "$_c" sh -c "end=\$((\$(cut -d. -f1 /proc/uptime) + $1)); while [ \$(cut -d. -f1 /proc/uptime) -lt \$end ]; do :; done" &
-		_pids="$_pids $!"
-	done
-	wait $_pids
 }
 elapsed() { echo $(($(cut -d. -f1 /proc/uptime) - $1)); }
 ROWS=/tmp/soak.rows
@@ -297,7 +285,7 @@ touch /tmp/pause.stop
 wait $pr
 knob all x-kvmclock-guest-stopped false
 g1=$(cat $K/kvmclock/guest_stopped)
-busy 1
+kgr_busy 1
 st1=$(kgr_steal_ns)
 gap=$(sed -n 's/.*max_gap_ns \([0-9]*\).*/\1/p' /tmp/pause.clock)
 ktap_print_msg "VM stopped 2 s: $(cat /tmp/pause.clock); guest_stopped $g0 -> $g1; steal +$((st1 - st0)) ns"
@@ -344,7 +332,7 @@ wait $mr
 mark_counters
 w0=$(writes)
 st0=$(kgr_steal_ns)
-busy 1
+kgr_busy 1
 st1=$(kgr_steal_ns)
 w1=$(writes)
 g1=$(cat $K/kvmclock/guest_stopped)
