@@ -22,7 +22,7 @@ result() {
 fake() {
 	cat >"$T/$1" <<EOS
 #!/bin/sh
-log=\$(printf '%s\n' "\$@" | sed -n 's/^file://p' | head -n1)
+log=\$(printf '%s\n' "\$@" | sed -n 's/^file,id=kgrcon,path=\([^,]*\),.*/\1/p' | head -n1)
 $2
 EOS
 	chmod +x "$T/$1"
