@@ -109,8 +109,9 @@ use core::{
 /// - [`HostRecord::VERSION`], if set, is the byte offset of a naturally aligned `u32` inside it.
 pub unsafe trait HostRecord: Copy + 'static {
     /// Byte offset of the record's `u32` version, odd while the writer updates the record, if it
-    /// has one. Zeroing a record then writes the version odd first and 0 last, so that a reader
-    /// that checks the version never accepts a half-zeroed record.
+    /// has one. Zeroing a record then writes the version `u32::MAX` first and 0 last, so that a
+    /// reader that checks the version never accepts a half-zeroed record, not even one that, like
+    /// the vDSO's `pvclock_read_begin()`, clears the low bit of the version it starts with.
     const VERSION: Option<usize> = None;
 
     /// Set if enabling the record makes the host do what only a dispatcher the kernel registered
@@ -473,6 +474,12 @@ impl State {
     /// Zeroes slot `i` with volatile `u32` stores (`WRITE_ONCE()`), so that concurrent readers
     /// on other CPUs (or an NMI on this one) see every word either old or zero; a version word is
     /// made odd first and 0 last ([`HostRecord::VERSION`]).
+    ///
+    /// The odd value is `u32::MAX`, not 1: a reader in the style of `pvclock_read_begin()` (the
+    /// vDSO reads CPU 0's kvmclock record from every CPU while that record may be zeroed) starts
+    /// from `version & !1` and accepts what it read if the version still equals that at the end.
+    /// Starting from 1 it would accept the final 0 with the words it read half-zeroed; starting
+    /// from `u32::MAX` it waits for `0xffff_fffe`, which this never writes.
     fn zero(&self, i: usize) {
         let p = self.slot_ptr(i).cast::<u32>();
         let version = self.version.map(|v| v / 4);
@@ -482,7 +489,7 @@ impl State {
         // with word-sized marked accesses.
         if let Some(v) = version {
             // SAFETY: See above.
-            unsafe { core::ptr::write_volatile(p.add(v), 1) };
+            unsafe { core::ptr::write_volatile(p.add(v), u32::MAX) };
         }
         for w in (0..self.stride / 4).filter(|&w| Some(w) != version) {
             // SAFETY: See above.

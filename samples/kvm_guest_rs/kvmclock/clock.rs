@@ -137,6 +137,8 @@ pub(super) struct Clock {
     pub(super) vdso_page: Option<u64>,
     /// Set once the clocksource was given the vDSO clock mode.
     pub(super) vdso: AtomicFlag,
+    /// Set once CPU 0's record was taken back from the vDSO ([`Clock::withdraw_vdso`]).
+    pub(super) vdso_withdrawn: AtomicFlag,
 }
 
 impl Clock {
@@ -168,6 +170,7 @@ impl Clock {
                 warp <- new_spinlock!(Warp { last: 0 }),
                 vdso_page,
                 vdso: AtomicFlag::new(false),
+                vdso_withdrawn: AtomicFlag::new(false),
             }),
             GFP_KERNEL,
         )
@@ -241,7 +244,7 @@ impl Clock {
         }
         if let Source::Fallback(why) = r.source {
             s.fallbacks.inc();
-            self.log_fallback(cpu, s, why, r.ns);
+            self.unusable(cpu, s, why, r.ns);
         }
         if r.flags & abi::GUEST_STOPPED != 0 {
             // Count each stop once (the host rewrites the record, with a new version, to set
@@ -255,14 +258,19 @@ impl Clock {
         r.ns
     }
 
-    /// Logs, at most every [`FALLBACK_LOG_NS`] per CPU, that a registered record became unusable.
+    /// Handles a registered record that became unusable: CPU 0's is taken back from the vDSO
+    /// ([`Clock::withdraw_vdso`]), any other is logged at most every [`FALLBACK_LOG_NS`].
     ///
     /// Runs in the read path, in any context: it prints with `printk_deferred()`. Reads on a CPU
-    /// whose record is not registered (a CPU coming online, before its hotplug callback) are the
-    /// expected bring-up window and are only counted.
+    /// whose record is not registered (a CPU coming online, before its hotplug callback, or CPU 0
+    /// once withdrawn) are the expected bring-up window or the known state, and are only counted.
     #[cold]
-    fn log_fallback(&self, cpu: ThisCpu<'_>, s: &CpuStats, why: abi::SnapshotError, ns: u64) {
+    fn unusable(&self, cpu: ThisCpu<'_>, s: &CpuStats, why: abi::SnapshotError, ns: u64) {
         if !self.records.is_enabled(cpu.id()) {
+            return;
+        }
+        if cpu.id().as_u32() == 0 && self.vdso.load(Relaxed) && !self.vdso_withdrawn.load(Relaxed) {
+            self.withdraw_vdso(cpu, why);
             return;
         }
         let last = s.fallback_logged.load(Relaxed);
@@ -276,6 +284,38 @@ impl Clock {
             why,
             s.fallbacks.get()
         );
+    }
+
+    /// Takes CPU 0's record back from the host because it became unusable while user space reads
+    /// it in the vDSO.
+    ///
+    /// The vDSO reads CPU 0's record (slot 0 of the kernel's page) on every CPU, and the kernel's
+    /// `vread_pvclock()` loops for as long as its version stays odd with `PVCLOCK_TSC_STABLE_BIT`
+    /// set: a host that never finishes an update would make every `clock_gettime()` in user space
+    /// spin, and a zero multiplier would stop the user-space clock. Unregistering the record
+    /// zeroes it (without tearing, for those readers too): with no stable bit, the vDSO makes the
+    /// system call, which reads the reference record on CPU 0. CPU 0 stays unregistered until the
+    /// module is loaded again (x86-64 does not take CPU 0 offline).
+    ///
+    /// In NMI context the record cannot be unregistered; the next read does it.
+    #[cold]
+    fn withdraw_vdso(&self, cpu: ThisCpu<'_>, why: abi::SnapshotError) {
+        let done = self.records.disable(cpu);
+        if done == Err(EPERM) {
+            return;
+        }
+        self.vdso_withdrawn.store(true, Relaxed);
+        match done {
+            Ok(()) => kernel::pr_warn_deferred!(
+                "kvm-clock-rs: CPU0: the host's pvclock record became unusable ({:?}) while the vDSO reads it; unregistered it: clock_gettime() makes the system call, CPU0 reads the reference record\n",
+                why
+            ),
+            Err(e) => kernel::pr_warn_deferred!(
+                "kvm-clock-rs: CPU0: the host's pvclock record became unusable ({:?}) while the vDSO reads it, and unregistering it failed ({})\n",
+                why,
+                e.to_errno()
+            ),
+        }
     }
 
     /// Returns the record of `cpu` as it is now, or why it cannot be used.

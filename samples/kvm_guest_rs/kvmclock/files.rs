@@ -66,10 +66,12 @@ counter_attrs! {
             writeln!(
                 f,
                 "{}",
-                if c.vdso.load(Relaxed) {
-                    "pvclock"
-                } else {
+                if !c.vdso.load(Relaxed) {
                     "none"
+                } else if c.vdso_withdrawn.load(Relaxed) {
+                    "withdrawn"
+                } else {
+                    "pvclock"
                 }
             )
         }),

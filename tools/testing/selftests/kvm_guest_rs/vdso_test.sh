@@ -12,7 +12,9 @@
 # process maps memory a module freed; clock_gettime() loops on
 # every CPU across 20 unbind -> rmmod -> insmod -> bind cycles without going
 # backwards or faulting; with the host's stable bit cleared: no vDSO mode,
-# logged, system calls; a clean kernel log.
+# logged, system calls; CPU 0's record stuck at an odd version (the vDSO's
+# vread_pvclock() would spin): unregistered, the vDSO withdrawn, logged, and
+# clock_gettime() still returns; a clean kernel log.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
 . /kgr/selftests/kvm_guest_rs/feature_lib.sh
@@ -26,7 +28,7 @@ if ! grep -qw no-kvmclock /proc/cmdline; then
 	ktap_skip_all "the in-tree kvm-clock owns the vDSO page (boot with no-kvmclock)"
 	exit 4
 fi
-ktap_set_plan 10
+ktap_set_plan 12
 
 dmesg_mark=$(dmesg | wc -l)
 msrs_zero() { "$ST/msr_read" $MSRS >/tmp/msr.out 2>&1; }
@@ -106,7 +108,33 @@ else
 	ktap_test_skip "stable bit clear: clock_gettime() is a system call (no host channel)"
 fi
 
-# 10: a clean kernel log (lockdep, KASAN, atomic-sleep checks in the debug flavour).
+# 10-11: CPU 0's record, the one the vDSO reads, stuck at an odd version.
+# Without the withdrawal every clock_gettime() would spin in vread_pvclock():
+# the reads below run under timeout, so that failure fails these tests.
+if p=$(hostq cpu-path 0 2>/dev/null); then
+	"$ST/modload" $MOD >/dev/null
+	mark=$(dmesg | wc -l)
+	hostq qom-set "$p" x-kvmclock-fault '"odd-version"' >/dev/null
+	# CPU 0 finds it at its next clock read (a tick at the latest): one now.
+	taskset -c 0 cat $D/kvmclock/read >/dev/null
+	kgr_result '[ "$(cat $KC/vdso)" = withdrawn ] && [ "$(cat $KC/cpu0/enabled)" = 0 ] &&
+		dmesg | tail -n +$((mark + 1)) | grep -q "CPU0: the host.s pvclock record became unusable (.*while the vDSO reads it; unregistered it"' \
+		"CPU0's record stuck at an odd version: unregistered, the vDSO withdrawn, logged"
+	ok=0
+	if timeout 60 "$ST/vdso_clock" stime 300000 >/tmp/stime.out &&
+		timeout 60 "$ST/clock_bench" bench 1000 >/dev/null; then
+		ok=1
+	fi
+	ktap_print_msg "withdrawn: $(cat /tmp/stime.out)"
+	kgr_result '[ $ok = 1 ] && kernel_mostly' "withdrawn: clock_gettime() returns, as a system call"
+	hostq qom-set "$p" x-kvmclock-fault '"none"' >/dev/null
+	unload
+else
+	ktap_test_skip "CPU0's record stuck at an odd version: the vDSO withdrawn (no host channel)"
+	ktap_test_skip "withdrawn: clock_gettime() returns, as a system call (no host channel)"
+fi
+
+# 12: a clean kernel log (lockdep, KASAN, atomic-sleep checks in the debug flavour).
 new_dmesg >/tmp/dmesg.new
 kgr_test_clean_log "possible recursive locking|circular locking|inconsistent lock state|sleeping function called" </tmp/dmesg.new
 ktap_finished
