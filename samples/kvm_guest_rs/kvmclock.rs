@@ -10,7 +10,8 @@
 //! trusted only when CPUID has `KVM_FEATURE_CLOCKSOURCE_STABLE_BIT`, otherwise every value goes
 //! through a global monotonic clamp. A record the host never wrote or wrote with garbage
 //! (version 0, multiplier 0) is refused at registration and, if it turns bad later, replaced by
-//! the reference record captured at load, so the clock keeps running.
+//! another CPU's live record (stable bit trusted) or the reference record captured at load, so
+//! the clock keeps running; CPU 0's is then taken back from the vDSO.
 //!
 //! [`clock`] has the records, the read path and the callbacks; [`files`] the sysfs counters and
 //! the debugfs tests.
@@ -246,7 +247,7 @@ impl Drop for KvmClock {
     fn drop(&mut self) {
         let c = &self.clock;
         pr_info!(
-            "kvm-clock-rs: unregistering after {} reads ({} clamped, {} from the reference record, {} retries, {} guest stops)\n",
+            "kvm-clock-rs: unregistering after {} reads ({} clamped, {} fallbacks, {} retries, {} guest stops)\n",
             c.total(|s| s.reads.get()),
             c.total(|s| s.clamps.get()),
             c.total(|s| s.fallbacks.get()),

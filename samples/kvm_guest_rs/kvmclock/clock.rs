@@ -62,7 +62,8 @@ pub(super) struct CpuStats {
     pub(super) retries: Local64,
     /// Reads the monotonic clamp moved forward.
     pub(super) clamps: Local64,
-    /// Reads served from the reference record because this CPU's record was unusable.
+    /// Reads served from another CPU's or the reference record because this CPU's record was
+    /// unusable ([`Clock::fallback_body`]).
     pub(super) fallbacks: Local64,
     /// Clock value (ns, at least 1) when an unusable record was last logged, 0 for never.
     fallback_logged: Atomic<u64>,
@@ -137,7 +138,10 @@ pub(super) struct Clock {
     pub(super) vdso_page: Option<u64>,
     /// Set once the clocksource was given the vDSO clock mode.
     pub(super) vdso: AtomicFlag,
-    /// Set once CPU 0's record was taken back from the vDSO ([`Clock::withdraw_vdso`]).
+    /// Set by the read that takes CPU 0's record back from the vDSO ([`Clock::withdraw_vdso`]),
+    /// so that one read does it.
+    vdso_claimed: AtomicFlag,
+    /// Set once CPU 0's record was taken back from the vDSO: unregistered for good.
     pub(super) vdso_withdrawn: AtomicFlag,
 }
 
@@ -170,6 +174,7 @@ impl Clock {
                 warp <- new_spinlock!(Warp { last: 0 }),
                 vdso_page,
                 vdso: AtomicFlag::new(false),
+                vdso_claimed: AtomicFlag::new(false),
                 vdso_withdrawn: AtomicFlag::new(false),
             }),
             GFP_KERNEL,
@@ -230,7 +235,7 @@ impl Clock {
         let s = self.this_stats(cpu);
         let r = pvclock::read(
             &self.records.this_slot(cpu),
-            || self.reference.as_ref().copied().unwrap_or_default(),
+            || self.fallback_body(cpu.id()),
             &self.last,
             self.trust_stable,
         );
@@ -269,7 +274,7 @@ impl Clock {
         if !self.records.is_enabled(cpu.id()) {
             return;
         }
-        if cpu.id().as_u32() == 0 && self.vdso.load(Relaxed) && !self.vdso_withdrawn.load(Relaxed) {
+        if cpu.id().as_u32() == 0 && self.vdso.load(Relaxed) && !self.vdso_claimed.load(Relaxed) {
             self.withdraw_vdso(cpu, why);
             return;
         }
@@ -279,7 +284,7 @@ impl Clock {
         }
         s.fallback_logged.store(ns.max(1), Relaxed);
         kernel::pr_warn_deferred!(
-            "kvm-clock-rs: CPU{}: the host's pvclock record became unusable ({:?}); reading the reference record ({} reads so far)\n",
+            "kvm-clock-rs: CPU{}: the host's pvclock record became unusable ({:?}); reading another CPU's or the reference record ({} reads so far)\n",
             cpu.id().as_u32(),
             why,
             s.fallbacks.get()
@@ -294,28 +299,62 @@ impl Clock {
     /// set: a host that never finishes an update would make every `clock_gettime()` in user space
     /// spin, and a zero multiplier would stop the user-space clock. Unregistering the record
     /// zeroes it (without tearing, for those readers too): with no stable bit, the vDSO makes the
-    /// system call, which reads the reference record on CPU 0. CPU 0 stays unregistered until the
-    /// module is loaded again (x86-64 does not take CPU 0 offline).
+    /// system call, and CPU 0's reads use [`Clock::fallback_body`]. CPU 0 stays unregistered
+    /// until the module is loaded again, also across its hotplug callbacks.
     ///
-    /// In NMI context the record cannot be unregistered; the next read does it.
+    /// One read does it: it claims the withdrawal first, so that a read interrupting it (an
+    /// interrupt, the MSR write's tracepoint reading the clock) does not start another. In NMI
+    /// context the record cannot be unregistered: the claim is dropped and the next read does it.
+    /// If the MSR write fails, the record stays registered and this is not tried again.
     #[cold]
     fn withdraw_vdso(&self, cpu: ThisCpu<'_>, why: abi::SnapshotError) {
-        let done = self.records.disable(cpu);
-        if done == Err(EPERM) {
+        if self.vdso_claimed.cmpxchg(false, true, Relaxed).is_err() {
             return;
         }
-        self.vdso_withdrawn.store(true, Relaxed);
+        let done = self.records.disable(cpu);
+        if done == Err(EPERM) {
+            self.vdso_claimed.store(false, Relaxed);
+            return;
+        }
         match done {
-            Ok(()) => kernel::pr_warn_deferred!(
-                "kvm-clock-rs: CPU0: the host's pvclock record became unusable ({:?}) while the vDSO reads it; unregistered it: clock_gettime() makes the system call, CPU0 reads the reference record\n",
-                why
-            ),
+            Ok(()) => {
+                self.vdso_withdrawn.store(true, Relaxed);
+                kernel::pr_warn_deferred!(
+                    "kvm-clock-rs: CPU0: the host's pvclock record became unusable ({:?}) while the vDSO reads it; unregistered it: clock_gettime() makes the system call\n",
+                    why
+                )
+            }
             Err(e) => kernel::pr_warn_deferred!(
                 "kvm-clock-rs: CPU0: the host's pvclock record became unusable ({:?}) while the vDSO reads it, and unregistering it failed ({})\n",
                 why,
                 e.to_errno()
             ),
         }
+    }
+
+    /// Returns the body a read on `me` computes its value from when its own record is unusable.
+    ///
+    /// With the host's stable bit trusted, that is the record of another CPU whose host keeps
+    /// writing it with `PVCLOCK_TSC_STABLE_BIT`: with a stable TSC every CPU's record gives the
+    /// same time (the vDSO relies on it, reading CPU 0's on every CPU), and a live record follows
+    /// what the host changed since the load (a VM stop, a migration), which the reference record
+    /// does not. Otherwise, or with no such CPU, the reference record captured at load. Remote
+    /// records are only read (with the version protocol); they stay allocated while `self` lives.
+    #[cold]
+    fn fallback_body(&self, me: CpuId) -> Body {
+        if self.trust_stable {
+            let live = kernel::cpu::possible_cpus()
+                .filter(|&cpu| cpu != me && self.records.is_enabled(cpu))
+                .find_map(|cpu| {
+                    self.snapshot(cpu)
+                        .ok()
+                        .filter(|s| s.body.flags & abi::TSC_STABLE_BIT != 0)
+                });
+            if let Some(s) = live {
+                return s.body;
+            }
+        }
+        self.reference.as_ref().copied().unwrap_or_default()
     }
 
     /// Returns the record of `cpu` as it is now, or why it cannot be used.
@@ -347,6 +386,13 @@ impl cpuhp::Operations for Hotplug {
     fn online(&self, cpu: ThisCpu<'_>) -> Result {
         let c = &self.0;
         let s = c.this_stats(cpu);
+        if cpu.id().as_u32() == 0 && c.vdso_withdrawn.load(Relaxed) {
+            // Taken back from the vDSO for good (`Clock::withdraw_vdso`).
+            pr_info!(
+                "kvm-clock-rs: CPU0 stays unregistered: its record was taken back from the vDSO\n"
+            );
+            return Ok(());
+        }
         // Whatever the host writes now is checked again by a full read.
         s.known_version.set(abi::NO_KNOWN_VERSION);
         crate::feature::enable_record("kvm-clock-rs", &c.records, cpu)?;
