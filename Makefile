@@ -21,7 +21,8 @@
 # it in tree), series-bisect (the same, building the kernel crate after every
 # patch too: about a minute a patch), clean-cache, help.
 # Variables: FLAVOUR=default|debug (kernel config; `check` and, unless
-#            given, `validate-model` use debug),
+#            given, `validate-model` use debug), CYCLES=N (make check: the
+#            load/unload and hotplug cycles of each feature test, default 5),
 #            ACCEL=tcg|kvm, QEMU=<qemu-system-x86_64>, STOCK=1 (make run on the
 #            distribution's QEMU instead of the host model), PARAMS="<module params>",
 #            CMDLINE="<extra kernel command line>" (make run; default

@@ -23,6 +23,13 @@ KGR_TAG=check
 . "$(dirname "$0")/../lib/lib.sh"
 
 FLAVOUR=${FLAVOUR:-debug}
+# The load/unload and CPU hotplug cycles of each feature's guest tests (kgr.cycles):
+# 5 here; `make check CYCLES=20` runs them at the count they were written for
+# (make soak's long form runs 100 of each with all four features).
+CYCLES=${CYCLES:-5}
+case "$CYCLES" in
+'' | *[!0-9]* | 0*) kgr_die "CYCLES=$CYCLES: want a whole number of cycles, 1 or more" ;;
+esac
 # One directory per kernel tree (KGR_TREE), so two work trees can check at once.
 WORK="$KGR_CACHE/check$(kgr_tree_suffix)"
 mkdir -p "$WORK"
@@ -56,9 +63,21 @@ phase_end() { printf '%-8s %4d s\n' "$PHASE" $(($(date +%s) - PHASE_T)) >>"$TIMI
 # KTAP in $WORK/NAME.{console,ktap}; records the guest's results as "LABEL: ...",
 # or a failure if the boot reached no verdict.
 guest_boot() {
-	local name=$1 label=$2 rc
+	local name=$1 label=$2 rc args=() appended=""
 	shift 2
-	"$KGR_REPO/tools/runner/run-guest" "$@" --log "$WORK/$name.console" --ktap "$WORK/$name.ktap"
+	# kgr.cycles joins the boot's command line.
+	while [ $# -gt 0 ]; do
+		if [ "$1" = --append ] && [ $# -ge 2 ]; then
+			args+=(--append "$2 kgr.cycles=$CYCLES")
+			appended=1
+			shift 2
+			continue
+		fi
+		args+=("$1")
+		shift
+	done
+	[ -n "$appended" ] || args+=(--append "kgr.cycles=$CYCLES")
+	"$KGR_REPO/tools/runner/run-guest" "${args[@]}" --log "$WORK/$name.console" --ktap "$WORK/$name.ktap"
 	rc=$?
 	if [ $rc -le 1 ]; then
 		"$KGR_REPO/tools/lib/ktap-count" "$label" <"$WORK/$name.ktap" >>"$RESULTS"

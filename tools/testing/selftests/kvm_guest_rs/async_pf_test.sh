@@ -22,8 +22,9 @@
 # vCPU with the page ready after the wait and before it (x-apf-fault=
 # ready-first: an early wake), on two vCPUs at once, the module's books
 # against the host's; a hostile host (unknown, duplicate and zero tokens, a
-# flood beyond the table, "not present" in kernel mode); rmmod while tasks sleep, 20 load/unload cycles
-# and 20 CPU1 offline/online cycles under async-PF load, a clean kernel log.
+# flood beyond the table, "not present" in kernel mode); rmmod while tasks sleep, load/unload cycles
+# and CPU1 offline/online cycles under async-PF load (KGR_CYCLES of each,
+# kgr.cycles=N, 20 by default), a clean kernel log.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
 . /kgr/selftests/kvm_guest_rs/feature_lib.sh

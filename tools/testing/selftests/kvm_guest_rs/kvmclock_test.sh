@@ -12,9 +12,10 @@
 # Tests: load and selection, sysfs invariants (pv_features_test), no address
 # readable by an unprivileged user, IRQ-context publish stress, warp across
 # CPUs, rate against HPET, wall clock, CPU1 offline/online, unload rules and
-# 20 load/unload cycles with every kvmclock MSR 0 afterwards, invalid
+# load/unload cycles with every kvmclock MSR 0 afterwards, invalid
 # parameters, a load failing after setup, host faults at load and at run
-# time, GUEST_STOPPED, and a clean kernel log.
+# time, GUEST_STOPPED, and a clean kernel log.  The cycles: KGR_CYCLES
+# (kgr.cycles=N), 20 by default.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
 . /kgr/selftests/kvm_guest_rs/feature_lib.sh
@@ -167,25 +168,25 @@ wall=$(total wall_clock)
 kgr_result '[ $((${wall%.*} - now)) -le 2 ] && [ $((now - ${wall%.*})) -le 2 ]' \
 	"wall clock (epoch + kvmclock) is within 2 s of CLOCK_REALTIME ($wall vs $now)"
 
-# 14-17: CPU1 offline/online 20 times while CPU0 runs the warp test.
+# 14-17: CPU1 offline/online $CYCLES times while CPU0 runs the warp test.
 if [ -w /sys/devices/system/cpu/cpu1/online ]; then
 	reg0=$(cat $KC/cpu1/registrations)
 	taskset -c 0 cat $D/kvmclock/warp >/tmp/hp-warp.out &
 	wpid=$!
 	ok=1
-	kgr_cpu1_cycles 20 $KC/cpu1/enabled || ok=0
+	kgr_cpu1_cycles "$CYCLES" $KC/cpu1/enabled || ok=0
 	wait $wpid
 	ktap_print_msg "$(cat /tmp/hp-warp.out)"
 	reg1=$(cat $KC/cpu1/registrations)
-	kgr_result '[ $ok = 1 ]' "hotplug: CPU1 offline/online 20 times, record unregistered while offline"
-	kgr_result '[ $((reg1 - reg0)) = 20 ]' "hotplug: 20 registrations counted on CPU1 ($reg0 -> $reg1)"
+	kgr_result '[ $ok = 1 ]' "hotplug: CPU1 offline/online $CYCLES times, record unregistered while offline"
+	kgr_result '[ $((reg1 - reg0)) = $CYCLES ]' "hotplug: $CYCLES registrations counted on CPU1 ($reg0 -> $reg1)"
 	kgr_result 'grep -q " warps 0 .* local_warps 0 " /tmp/hp-warp.out' "hotplug: no warp on CPU0 meanwhile"
 	"$ST/pv_features_test" >/tmp/pvf.out 2>&1
 	rc=$?
 	grep -E '^(not ok|#  )' /tmp/pvf.out | head -n 8 | while read -r l; do ktap_print_msg "$l"; done
 	kgr_result '[ $rc = 0 ]' "hotplug: sysfs counters and MSRs consistent afterwards"
 else
-	for t in "CPU1 offline/online 20 times" "20 registrations counted" "no warp" "consistent afterwards"; do
+	for t in "CPU1 offline/online $CYCLES times" "$CYCLES registrations counted" "no warp" "consistent afterwards"; do
 		ktap_test_skip "hotplug: $t (no CPU1 hotplug)"
 	done
 fi

@@ -14,9 +14,10 @@
 #
 # Tests: load, registrations, an interrupt storm (IPIs, local timer, the
 # level-triggered line) with both paths taken and the host's books balanced,
-# rmmod with the module's totals equal to what the host completed, 20 load/
-# unload cycles and 20 CPU1 offline/online cycles during a storm, a host that
-# refuses the MSR, a clean kernel log.
+# rmmod with the module's totals equal to what the host completed, load/
+# unload cycles and CPU1 offline/online cycles during a storm (KGR_CYCLES of
+# each, kgr.cycles=N, 20 by default), a host that refuses the MSR, a clean
+# kernel log.
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
 . /kgr/selftests/kvm_guest_rs/feature_lib.sh

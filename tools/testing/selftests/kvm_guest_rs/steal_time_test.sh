@@ -137,18 +137,18 @@ kgr_result 'awk -v r="$run" -v w="$wall" "BEGIN { exit !(r < w * 0.9 && r > w * 
 kgr_busy 2
 kgr_result '[ "$(cat $S/preempted_seen)" -gt 0 ]' "preempted: seen in other CPUs' records ($(cat $S/preempted_seen))"
 
-# 7-9: CPU1 offline/online 20 times with steal injected.
+# 7-9: CPU1 offline/online $CYCLES times with steal injected.
 if [ -w /sys/devices/system/cpu/cpu1/online ]; then
 	reg0=$(cat $S/cpu1/registrations)
 	b0=$(cat $S/backwards)
 	s0=$(kgr_steal_ns)
 	h0=$(host_ns)
 	ok=1
-	kgr_cpu1_cycles 20 $S/cpu1/enabled || ok=0
+	kgr_cpu1_cycles "$CYCLES" $S/cpu1/enabled || ok=0
 	s1=$(kgr_steal_ns)
 	h1=$(host_ns)
 	reg1=$(cat $S/cpu1/registrations)
-	kgr_result '[ $ok = 1 ] && [ $((reg1 - reg0)) = 20 ]' "hotplug: CPU1 offline/online 20 times, record off while offline, 20 registrations"
+	kgr_result '[ $ok = 1 ] && [ $((reg1 - reg0)) = $CYCLES ]' "hotplug: CPU1 offline/online $CYCLES times, record off while offline, $CYCLES registrations"
 	kgr_result '[ $((s1 - s0)) -le $((h1 - h0 + $(slack))) ]' \
 		"hotplug: no steal beyond what was injected (+$((s1 - s0)) ns, host +$((h1 - h0)) ns)"
 	kgr_result '[ "$(cat $S/backwards)" = "$b0" ]' "hotplug: no backwards step of any CPU's steal"
