@@ -342,7 +342,7 @@ fi
 phase_end
 
 # The reliability soak's short form (tools/make/soak.sh has the long one):
-# all four features at once under a mixed workload, 5 load/unload cycles and
+# all four features at once under a mixed workload, 3 load/unload cycles and
 # one CPU hotplug cycle, VM stop/cont, 2 live migrations into a fresh QEMU,
 # the host faults in two groups, kmemleak.
 phase_start soak

@@ -32,7 +32,7 @@
 #
 # kgr.soak=long (or KGR_SOAK=long): 100 cycles of each kind, 10 migrations
 # and the hostile matrix one fault at a time too; the short form (make check)
-# does 5 load cycles, one hotplug cycle, 2 migrations and only the faults
+# does 3 load cycles, one hotplug cycle, 2 migrations and only the faults
 # together (the per-feature tests of make check have each fault alone).
 . /kgr/selftests/kselftest/ktap_helpers.sh
 . /kgr/selftests/kvm_guest_rs/dmesg_splats.sh
@@ -49,7 +49,7 @@ MODE=${MODE:-short}
 # TCG with the workload): the short form does fewer of those.
 case "$MODE" in
 long) CYCLES=100 HP_CYCLES=100 MIGRATIONS=10 PLAN=29 ;;
-*) CYCLES=5 HP_CYCLES=1 MIGRATIONS=2 PLAN=16 ;;
+*) CYCLES=3 HP_CYCLES=1 MIGRATIONS=2 PLAN=16 ;;
 esac
 # The async-PF window: 2^19 pages (the model takes fewer than 2^20), each
 # "not present" on its first touch, ready 1 ms later; the touchers walk
