@@ -57,6 +57,14 @@ pub(crate) fn show_msr_value<T: Records>(
     writeln!(f, "{:#x}", v.feature.records().msr_value(v.cpu))
 }
 
+/// Returns the bytes a feature allocated per possible CPU at load: its per-CPU statistics and
+/// state (`stats`), its record's slot in memory shared with the host (the slot's stride), and the
+/// per-CPU pointer to that slot [`PerCpu::this_slot`] loads.
+pub(crate) fn percpu_bytes<S, T: Records>(stats: &PerCpuBox<S>, feature: &T) -> usize {
+    let _ = stats;
+    core::mem::size_of::<S>() + feature.records().stride() + core::mem::size_of::<usize>()
+}
+
 /// Sums a statistic over all possible CPUs.
 pub(crate) fn total<S: Sync>(stats: &PerCpuBox<S>, f: impl Fn(&S) -> u64) -> u64 {
     stats.iter().map(|(_, s)| f(s)).fold(0, u64::wrapping_add)
@@ -76,7 +84,8 @@ pub(crate) struct CpuView<T> {
 ///
 /// Each counter is `name: |stats| value`: the file `name` shows `value`, a `u64` computed from one
 /// CPU's statistics `stats`. In the totals table it is summed over all CPUs ([`total`]), in a
-/// CPU's table it is that CPU's. Each table then has its own further attributes, after the
+/// CPU's table it is that CPU's. The totals table also gets `percpu_bytes` ([`percpu_bytes`]; `T`
+/// implements [`Records`]). Each table then has its own further attributes, after the
 /// counters.
 macro_rules! counter_attrs {
     (
@@ -96,6 +105,9 @@ macro_rules! counter_attrs {
                     writeln!(f, "{}", $crate::counters::total(&c.$field, |$stats| $value))
                 }),
             )*
+            kernel::sysfs::Attribute::new(c"percpu_bytes", |c, f| {
+                writeln!(f, "{}", $crate::counters::percpu_bytes(&c.$field, c))
+            }),
             $($total_extra,)*
         ];
         $(#[$cpu_meta])*

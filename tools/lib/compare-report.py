@@ -200,6 +200,18 @@ def main():
          fmt(ratio(mdb, mda), 2)),
         ("(g) static per-CPU bytes (B allocates its records at load)", ifmt(mpa), ifmt(mpb), ""),
     ]
+    # Per possible CPU in all: A's static per-CPU data plus its kvmclock record (64 bytes a CPU
+    # in kvmclock's boot page, counted in A's data above); B's static per-CPU data plus what its
+    # features allocated at load (the module's percpu_bytes files: statistics and state, the
+    # record's slot in host-shared memory, the per-CPU pointer to it).
+    dyn_b = data.get(("B", "percpu_dyn"))
+    pa = None if mpa is None else mpa + 64
+    pb = None if dyn_b is None or mpb is None else mpb + int(dyn_b[-1][0])
+    feats = " ".join(dyn_b[-1][1:]) if dyn_b else ""
+    mem_rows.append((
+        "(g) per-CPU bytes per possible CPU (A: static + its kvmclock record; B: static + "
+        f"allocated at load: statistics, state, records of {feats or 'its features'})",
+        ifmt(pa), ifmt(pb), fmt(ratio(pb, pa), 2)))
     rows += steal_rows
     rows += eoi_rows
     rows += apf_rows

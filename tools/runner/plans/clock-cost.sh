@@ -38,6 +38,16 @@ else
 fi
 cur=$(cat $CS/current_clocksource)
 emit clocksource "$cur"
+# (g) What the module's features allocated per possible CPU at load.
+if [ "$SIDE" = B ]; then
+	_b=0 _f=""
+	for _p in /sys/kernel/kvm_guest_rs/*/percpu_bytes; do
+		[ -r "$_p" ] || continue
+		_b=$((_b + $(cat "$_p")))
+		_f="$_f ${_p%/percpu_bytes}"
+	done
+	emit percpu_dyn "$_b$(echo "$_f" | sed 's|/sys/kernel/kvm_guest_rs/||g')"
+fi
 if [ "$cur" = "$want" ]; then
 	ktap_test_pass "compare $SIDE: current clocksource is $want"
 else
