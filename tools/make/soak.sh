@@ -11,7 +11,7 @@
 #                        vCPUs, stable bit on), the short form in the others:
 #                        pc with 1 vCPU, q35 with 4, q35 with 2 and the
 #                        stable bit off
-#   SOAK=short           the main shape, short form: 5 load cycles, one hotplug
+#   SOAK=short           the main shape, short form: 3 load cycles, one hotplug
 #                        cycle, the host faults in two groups (make check)
 #   SOAK_SHAPES="..."    other shapes: MACHINE:VCPUS:STABLE:CYCLES words,
 #                        e.g. "q35:4:off:long" (CYCLES: short or long)
