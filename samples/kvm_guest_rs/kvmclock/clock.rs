@@ -311,12 +311,9 @@ impl Clock {
         if self.vdso_claimed.cmpxchg(false, true, Relaxed).is_err() {
             return;
         }
-        let done = self.records.disable(cpu);
-        if done == Err(EPERM) {
-            self.vdso_claimed.store(false, Relaxed);
-            return;
-        }
-        match done {
+        match self.records.disable(cpu) {
+            // In NMI context: the next read does it.
+            Err(e) if e == EPERM => self.vdso_claimed.store(false, Relaxed),
             Ok(()) => {
                 self.vdso_withdrawn.store(true, Relaxed);
                 kernel::pr_warn_deferred!(

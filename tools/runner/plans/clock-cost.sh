@@ -43,10 +43,12 @@ if [ "$SIDE" = B ]; then
 	_b=0 _f=""
 	for _p in /sys/kernel/kvm_guest_rs/*/percpu_bytes; do
 		[ -r "$_p" ] || continue
-		_b=$((_b + $(cat "$_p")))
-		_f="$_f ${_p%/percpu_bytes}"
+		read -r _v <"$_p"
+		_b=$((_b + _v))
+		_d=${_p%/percpu_bytes}
+		_f="$_f ${_d##*/}"
 	done
-	emit percpu_dyn "$_b$(echo "$_f" | sed 's|/sys/kernel/kvm_guest_rs/||g')"
+	emit percpu_dyn "$_b$_f"
 fi
 if [ "$cur" = "$want" ]; then
 	ktap_test_pass "compare $SIDE: current clocksource is $want"
