@@ -337,13 +337,18 @@ impl Clock {
     /// what the host changed since the load (a VM stop, a migration), which the reference record
     /// does not. Otherwise, or with no such CPU, the reference record captured at load. Remote
     /// records are only read (with the version protocol); they stay allocated while `self` lives.
+    ///
+    /// This runs in the read path for as long as the own record stays bad (for good on CPU 0
+    /// once withdrawn), so each remote record gets [`abi::MAX_OWN_RETRIES`], not the
+    /// [`abi::MAX_RETRIES`] of [`Clock::snapshot`]: a host that keeps every record odd costs a
+    /// read at most that many loads per CPU.
     #[cold]
     fn fallback_body(&self, me: CpuId) -> Body {
         if self.trust_stable {
             let live = kernel::cpu::possible_cpus()
                 .filter(|&cpu| cpu != me && self.records.is_enabled(cpu))
                 .find_map(|cpu| {
-                    self.snapshot(cpu)
+                    abi::snapshot(&self.records.slot(cpu), || 0, abi::MAX_OWN_RETRIES)
                         .ok()
                         .filter(|s| s.body.flags & abi::TSC_STABLE_BIT != 0)
                 });
