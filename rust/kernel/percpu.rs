@@ -130,6 +130,27 @@ impl<T: Sync> PerCpuBox<T> {
         // as long as `self`.
         unsafe { &*arch::this_cpu_ptr(self.ptr.as_ptr()) }
     }
+
+    /// Returns a copy of the value of the current CPU, which `cpu` proves cannot change
+    /// (`this_cpu_read()`): for an 8-byte `T` (a pointer, typically) one `%gs`-relative load on
+    /// x86-64, one instruction less than [`PerCpuBox::this_cpu`] and a dereference.
+    #[inline(always)]
+    pub fn this_cpu_read(&self, cpu: ThisCpu<'_>) -> T
+    where
+        T: Copy,
+    {
+        if size_of::<T>() != size_of::<u64>() || align_of::<T>() < align_of::<u64>() {
+            return *self.this_cpu(cpu);
+        }
+        // SAFETY: `ptr` is a per-CPU allocation with the current (online, hence possible) CPU's
+        // value initialised (type invariant), 8 bytes and 8-byte aligned (checked above); a
+        // `Copy` value has no interior mutability, so it is not written while `self` is
+        // borrowed. `cpu` proves the caller cannot migrate.
+        let v = unsafe { arch::this_cpu_read_u64(self.ptr.as_ptr().cast::<u64>()) };
+        // SAFETY: `v` holds the bytes of a valid `T` of the same size (padding bytes, if any,
+        // may hold anything).
+        unsafe { core::mem::transmute_copy::<u64, T>(&v) }
+    }
 }
 
 impl<T> Drop for PerCpuBox<T> {

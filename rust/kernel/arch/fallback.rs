@@ -43,6 +43,19 @@ pub fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
     unsafe { bindings::this_cpu_ptr(ptr.cast()) }.cast::<T>()
 }
 
+/// `this_cpu_read()` of an 8-byte per-CPU variable, through [`this_cpu_ptr`].
+///
+/// # Safety
+///
+/// `ptr` must be a per-CPU address (`__percpu`) of an 8-byte aligned `u64` initialised on the
+/// current CPU and not written while it may be read.
+#[inline(always)]
+pub unsafe fn this_cpu_read_u64(ptr: *const u64) -> u64 {
+    // SAFETY: The current CPU's copy is valid and not written concurrently (guaranteed by the
+    // caller).
+    unsafe { *this_cpu_ptr(ptr.cast_mut()) }
+}
+
 /// `local64_read()`, as a relaxed atomic load.
 ///
 /// # Safety

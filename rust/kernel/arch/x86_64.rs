@@ -132,29 +132,58 @@ pub fn raw_smp_processor_id() -> CpuId {
 }
 
 /// `this_cpu_ptr()` (`arch_raw_cpu_ptr()` in `arch/x86/include/asm/percpu.h`): the per-CPU
-/// address `ptr` plus `this_cpu_read(this_cpu_off)`.
+/// address `ptr` plus `this_cpu_read(this_cpu_off)`, one `addq` from `%gs` as C compiles it.
 ///
 /// The result is the current CPU's copy while the caller cannot migrate.
 #[inline(always)]
 pub fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
-    let off: usize;
+    // CAST: A per-CPU address plus the CPU's offset is the address of that CPU's copy, as in C;
+    // the integer round trip says that the result is not derived from `ptr` alone.
+    let mut v = ptr as usize;
     // SAFETY: `this_cpu_off` is a per-CPU `unsigned long` holding the current CPU's per-CPU
-    // offset; one `%gs`-relative load. `pure`: two reads with no compiler barrier between them
+    // offset; one `%gs`-relative add. `pure`: two reads with no compiler barrier between them
     // give the same value.
     unsafe {
         crate::asm!(
-            "movq %gs:{off}(%rip), {v}";
+            "addq %gs:{off}(%rip), {v}";
             off = sym bindings::this_cpu_off,
-            v = out(reg) off,
+            v = inout(reg) v,
+            options(nostack, pure, readonly),
+        )
+    };
+    v as *mut T
+}
+
+/// `this_cpu_read()` of an 8-byte per-CPU variable (`__raw_cpu_read()` in
+/// `arch/x86/include/asm/percpu.h`): one `%gs`-relative `movq`, without computing the address.
+///
+/// # Safety
+///
+/// `ptr` must be a per-CPU address (`__percpu`) of an 8-byte aligned `u64` initialised on the
+/// current CPU and not written while it may be read. The value is the current CPU's while the
+/// caller cannot migrate.
+#[inline(always)]
+pub unsafe fn this_cpu_read_u64(ptr: *const u64) -> u64 {
+    let v: u64;
+    // SAFETY: `%gs` addresses the current CPU's per-CPU area in kernel mode, so `%gs:(ptr)` is
+    // the current CPU's copy, valid and aligned by the caller's guarantee. `pure`: the value only
+    // changes with a migration (see `raw_smp_processor_id()`).
+    unsafe {
+        crate::asm!(
+            "movq %gs:({p}), {v}";
+            p = in(reg) ptr,
+            v = out(reg) v,
             options(nostack, pure, readonly, preserves_flags),
         )
     };
-    // CAST: A per-CPU address plus the CPU's offset is the address of that CPU's copy, as in C;
-    // the integer round trip says that the result is not derived from `ptr` alone.
-    (ptr as usize).wrapping_add(off) as *mut T
+    v
 }
 
-/// `local64_read()` (`local_read()` in `arch/x86/include/asm/local.h`): one aligned `movq`.
+/// `local64_read()` (`local_read()` in `arch/x86/include/asm/local.h`): `READ_ONCE()`, one
+/// aligned `movq`.
+///
+/// A volatile load, as C's `READ_ONCE()` is, rather than assembly: the compiler folds the
+/// field's offset into the instruction and may use the value as a memory operand.
 ///
 /// # Safety
 ///
@@ -162,35 +191,22 @@ pub fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
 /// single-instruction) operations.
 #[inline(always)]
 pub unsafe fn local64_read(p: *const u64) -> u64 {
-    let v: u64;
-    // SAFETY: Guaranteed by the caller; an aligned `movq` is a relaxed atomic load.
-    unsafe {
-        crate::asm!(
-            "movq ({p}), {v}";
-            p = in(reg) p,
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags),
-        )
-    };
-    v
+    // SAFETY: Guaranteed by the caller; a volatile load of an aligned `u64` is one `movq` on
+    // x86-64, a relaxed atomic load.
+    unsafe { core::ptr::read_volatile(p) }
 }
 
-/// `local64_set()` (`local_set()` in `arch/x86/include/asm/local.h`): one aligned `movq`.
+/// `local64_set()` (`local_set()` in `arch/x86/include/asm/local.h`): `WRITE_ONCE()`, one
+/// aligned `movq`, volatile for the reason given at [`local64_read`].
 ///
 /// # Safety
 ///
 /// As for [`local64_read`], and `p` must be writable.
 #[inline(always)]
 pub unsafe fn local64_set(p: *mut u64, v: u64) {
-    // SAFETY: Guaranteed by the caller; an aligned `movq` is a relaxed atomic store.
-    unsafe {
-        crate::asm!(
-            "movq {v}, ({p})";
-            v = in(reg) v,
-            p = in(reg) p,
-            options(nostack, preserves_flags),
-        )
-    };
+    // SAFETY: Guaranteed by the caller; a volatile store of an aligned `u64` is one `movq` on
+    // x86-64, a relaxed atomic store.
+    unsafe { core::ptr::write_volatile(p, v) };
 }
 
 /// `local64_add()` (`local_add()` in `arch/x86/include/asm/local.h`): one `addq` to memory,

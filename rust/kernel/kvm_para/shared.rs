@@ -407,6 +407,15 @@ impl<T: HostRecord> Slot<'_, T> {
 /// The address of one CPU's slot, in a [`PerCpu`]'s per-CPU table.
 struct SlotAddr<T>(NonNull<T>);
 
+// Not derived: a derive would require `T: Clone`, and only the address is copied.
+impl<T> Clone for SlotAddr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SlotAddr<T> {}
+
 // SAFETY: A plain address; what it points to is accessed as `PerCpu` allows.
 unsafe impl<T> Send for SlotAddr<T> {}
 
@@ -937,7 +946,7 @@ impl<R: HostRecord> PerCpu<R> {
     #[inline(always)]
     pub fn this_slot<'a>(&'a self, cpu: ThisCpu<'a>) -> Slot<'a, R> {
         Slot {
-            ptr: self.own.this_cpu(cpu).0,
+            ptr: self.own.this_cpu_read(cpu).0,
             _owner: PhantomData,
         }
     }
