@@ -32,6 +32,7 @@ use crate::{
     leak_guard::module_of,
     preempt::ThisCpu,
     prelude::*,
+    sync::Arc,
 };
 
 /// A source of steal time for every possible CPU.
@@ -94,6 +95,7 @@ pub fn read() -> u64 {
 ///         Registration,
 ///         StealClock, //
 ///     },
+///     sync::Arc,
 /// };
 ///
 /// /// No steal time on any CPU.
@@ -107,29 +109,33 @@ pub fn read() -> u64 {
 /// }
 ///
 /// // `EBUSY` if the in-tree KVM, Xen or VMware guest installed its own.
-/// match Registration::new(Zero, false) {
+/// match Registration::new(Arc::new(Zero, GFP_KERNEL)?, false) {
 ///     Ok(reg) => drop(reg),
 ///     Err(e) => assert_eq!(e, EBUSY),
 /// }
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Registration<T: StealClock> {
-    data: KBox<T>,
+    data: Arc<T>,
 }
 
 impl<T: StealClock> Registration<T> {
     /// Installs `data` as the steal clock; with `rq_accounting`, steal time is also taken out of
     /// the runqueue clock (as the in-tree guests do unless booted with `no-steal-acc`).
     ///
+    /// `data` is reference-counted so that the driver can share it with its other callbacks
+    /// (CPU hotplug, sysfs) while the kernel reaches the `T` itself: the clock costs one load of
+    /// the registered pointer, not a second one through a box.
+    ///
     /// Calls [`StealClock::steal_clock`] for every possible CPU first. Fails with `EBUSY` if a
     /// steal clock is installed already. Must be called in process context, not from a CPU
     /// hotplug callback (it takes the CPU hotplug lock).
-    pub fn new(data: T, rq_accounting: bool) -> Result<Self> {
-        let data = KBox::new(data, GFP_KERNEL)?;
-        let ptr: *const T = &*data;
+    pub fn new(data: Arc<T>, rq_accounting: bool) -> Result<Self> {
+        let ptr: *const T = Arc::as_ptr(&data);
         // SAFETY: `read_callback::<T>` may be called while `paravirt_steal_clock_data` is `ptr`,
-        // which stays valid until `drop()` unregisters it (or forever, if the registration is
-        // leaked and the kernel unregisters it when the owner module goes). The owner is the
+        // which stays valid until `drop()` unregisters it and drops this reference (or forever, if
+        // the registration is leaked and the kernel unregisters it when the owner module goes:
+        // the reference is leaked with it). The owner is the
         // module whose text holds `read_callback`; `new()` is compiled into it too and runs now,
         // so it is live.
         to_result(unsafe {

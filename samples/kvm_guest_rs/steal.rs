@@ -5,7 +5,7 @@
 //! Each possible CPU gets a `struct kvm_steal_time` in memory shared with the host, registered
 //! on the CPU itself through `MSR_KVM_STEAL_TIME` when it comes online and unregistered when it
 //! goes offline or the module unloads. The host adds to `steal` the time the vCPU was runnable
-//! but not running. [`StealOps`] is installed as the kernel's steal clock
+//! but not running. [`Steal`] is installed as the kernel's steal clock
 //! ([`kernel::steal_clock`]), which the scheduler reads for the current CPU at every tick
 //! (`/proc/stat` "steal") and for any CPU when it updates that CPU's runqueue clock.
 //!
@@ -244,18 +244,19 @@ impl Steal {
     #[inline(always)]
     fn read(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
         let s = self.cpus.this_cpu(this);
-        s.reads.inc();
-        if cpu == this.id() {
-            // The own CPU's state and record through the per-CPU pointers.
-            let record = self.records.this_slot(this);
-            let version = record.load_u32(KvmStealTime::VERSION);
-            if u64::from(version) == s.known.get() {
-                return s.last.get();
-            }
-            self.read_own(s, record, version, cpu)
-        } else {
-            self.read_remote(s, cpu)
+        if cpu != this.id() {
+            s.reads.inc();
+            return Self::read_remote(cpu, self, s);
         }
+        // The own CPU's state and record through the per-CPU pointers, before the counter's
+        // increment (a compiler barrier) so that the per-CPU offset is loaded once.
+        let record = self.records.this_slot(this);
+        s.reads.inc();
+        let version = record.load_u32(KvmStealTime::VERSION);
+        if u64::from(version) == s.known.get() {
+            return s.last.get();
+        }
+        Self::read_own(this, self, s, record, version)
     }
 
     /// [`Self::read`] of the own record at a new `version` (loaded first), out of line so that
@@ -269,49 +270,58 @@ impl Steal {
     /// change takes the general path. A rebase between that check and the store of `known`
     /// leaves a `known` of the old registration: the shortcut then returns `last` until the
     /// version moves, which never goes back nor forward by more than was returned.
+    ///
+    /// Written so that few values are live at once (each is used as soon as it is loaded): the
+    /// common case then runs in the caller-saved registers, with no stack frame.
+    ///
+    /// The CPU comes first, here and in [`Self::read_remote`]: it stays in the register it
+    /// arrives in.
     #[inline(never)]
     fn read_own(
-        &self,
+        this: ThisCpu<'_>,
+        st: &Self,
         s: &CpuSteal,
         record: Slot<'_, KvmStealTime>,
         version: u32,
-        cpu: CpuId,
     ) -> u64 {
         let seq = s.seq.get();
-        if seq & 1 == 0 {
-            read_barrier();
-            let steal = record.load_u64(KvmStealTime::STEAL);
-            read_barrier();
-            if version & 1 == 0 && record.load_u32(KvmStealTime::VERSION) == version {
-                let baseline = StealBaseline {
-                    steal: s.base.get(),
-                    version: s.base_version.get(),
-                    start: s.start.get(),
-                };
-                let last = s.last.get();
-                read_barrier();
-                // The same registration, and not below `last`: anything else (a rebase meanwhile,
-                // no baseline, a host going backwards) takes the general path.
-                if let Some(v) = baseline.value(steal, version).filter(|&v| {
-                    s.seq.get() == seq
-                        && (v == last || (v > last && s.last.compare_exchange(last, v).is_ok()))
-                }) {
-                    s.known.set(u64::from(version));
-                    return v;
-                }
-            } else {
-                s.retries.inc();
-            }
+        if seq & 1 != 0 {
+            return st.read_own_general(s, this);
         }
-        self.read_own_general(s, record, cpu)
+        read_barrier();
+        let steal = record.load_u64(KvmStealTime::STEAL);
+        read_barrier();
+        if version & 1 != 0 || record.load_u32(KvmStealTime::VERSION) != version {
+            s.retries.inc();
+            return st.read_own_general(s, this);
+        }
+        let baseline = StealBaseline {
+            steal: s.base.get(),
+            version: s.base_version.get(),
+            start: s.start.get(),
+        };
+        // No baseline or a new registration: the general path.
+        let Some(v) = baseline.value(steal, version) else {
+            return st.read_own_general(s, this);
+        };
+        let last = s.last.get();
+        read_barrier();
+        // The same registration, and not below `last`: anything else (a rebase meanwhile, the
+        // clamp) takes the general path.
+        if s.seq.get() != seq || v < last || (v > last && s.last.compare_exchange(last, v).is_err())
+        {
+            return st.read_own_general(s, this);
+        }
+        s.known.set(u64::from(version));
+        v
     }
 
     /// The rest of [`Self::read_own`]: the general path, out of line so that the common case
     /// needs few registers.
     #[cold]
     #[inline(never)]
-    fn read_own_general(&self, s: &CpuSteal, record: Slot<'_, KvmStealTime>, cpu: CpuId) -> u64 {
-        let (v, known) = self.read_cpu::<true>(s, s, &record, cpu);
+    fn read_own_general(&self, s: &CpuSteal, this: ThisCpu<'_>) -> u64 {
+        let (v, known) = self.read_cpu::<true>(s, s, &self.records.this_slot(this), this.id());
         if let Some(version) = known {
             s.known.set(u64::from(version));
         }
@@ -320,9 +330,9 @@ impl Steal {
 
     /// [`Self::read`] of another CPU's record (runqueue clock updates), out of line.
     #[inline(never)]
-    fn read_remote(&self, s: &CpuSteal, cpu: CpuId) -> u64 {
-        match self.cpus.get(cpu) {
-            Some(c) => self.read_cpu::<false>(s, c, &self.records.slot(cpu), cpu).0,
+    fn read_remote(cpu: CpuId, st: &Self, s: &CpuSteal) -> u64 {
+        match st.cpus.get(cpu) {
+            Some(c) => st.read_cpu::<false>(s, c, &st.records.slot(cpu), cpu).0,
             None => 0,
         }
     }
@@ -437,14 +447,12 @@ impl Steal {
     }
 }
 
-/// The steal clock callbacks.
-pub(crate) struct StealOps(Arc<Steal>);
-
+/// The steal clock callback, on the shared state itself: the kernel passes its address.
 #[vtable]
-impl steal_clock::StealClock for StealOps {
-    #[inline]
+impl steal_clock::StealClock for Steal {
+    #[inline(always)]
     fn steal_clock(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
-        self.0.read(this, cpu)
+        self.read(this, cpu)
     }
 }
 
@@ -542,7 +550,7 @@ pub(crate) struct StealTime {
     /// `/sys/kernel/kvm_guest_rs/steal_time/`.
     _files: sysfs::Group<Steal>,
     /// The steal clock: removed next, so the scheduler reads the records no more.
-    _clock: steal_clock::Registration<StealOps>,
+    _clock: steal_clock::Registration<Steal>,
     /// The hotplug state: its removal unregisters every CPU's record with the host.
     _hotplug: Pin<KBox<cpuhp::Registration<Hotplug>>>,
     /// The records: freed last.
@@ -585,7 +593,7 @@ impl GuestFeature for StealTime {
             GFP_KERNEL,
         )?;
         let hotplug = KBox::pin_init(cpuhp::Registration::new(Hotplug(steal.clone())), GFP_KERNEL)?;
-        let clock = steal_clock::Registration::new(StealOps(steal.clone()), rq_accounting)
+        let clock = steal_clock::Registration::new(steal.clone(), rq_accounting)
             .inspect_err(|e| {
                 if *e == EBUSY {
                     pr_info!("steal time: another steal clock is installed; boot with kvm-pv-ext to use this module's\n");
