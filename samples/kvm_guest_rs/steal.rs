@@ -285,14 +285,14 @@ impl Steal {
         version: u32,
     ) -> u64 {
         let seq = s.seq.get();
-        if seq & 1 != 0 {
-            return st.read_own_general(s, this);
-        }
         read_barrier();
         let steal = record.load_u64(KvmStealTime::STEAL);
         read_barrier();
-        if version & 1 != 0 || record.load_u32(KvmStealTime::VERSION) != version {
-            s.retries.inc();
+        if (seq | u64::from(version)) & 1 != 0
+            || record.load_u32(KvmStealTime::VERSION) != version
+        {
+            // Being registered (the general path returns `last`), or the host is updating the
+            // record (the general path retries).
             return st.read_own_general(s, this);
         }
         let baseline = StealBaseline {

@@ -152,18 +152,39 @@ unsafe impl super::Backend for RawSpinLockBackend {
         unsafe { bindings::raw_spin_lock_init_named(ptr, name, key) }
     }
 
+    /// `raw_spin_lock()` is `_raw_spin_lock()` (`include/linux/spinlock.h`), an exported
+    /// function unless `CONFIG_INLINE_SPIN_LOCK` inlines it: called directly, not through the
+    /// helper that would wrap the call in another.
     #[inline]
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: The safety requirements of this function ensure that `ptr` points to valid
         // memory, and that it has been initialised before.
-        unsafe { bindings::raw_spin_lock(ptr) }
+        #[cfg(not(CONFIG_INLINE_SPIN_LOCK))]
+        unsafe {
+            bindings::_raw_spin_lock(ptr)
+        }
+        // SAFETY: As above.
+        #[cfg(CONFIG_INLINE_SPIN_LOCK)]
+        unsafe {
+            bindings::raw_spin_lock(ptr)
+        }
     }
 
+    /// `raw_spin_unlock()`, directly `_raw_spin_unlock()` as in [`Self::lock`], unless
+    /// `CONFIG_INLINE_SPIN_UNLOCK` inlines it.
     #[inline]
     unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: The safety requirements of this function ensure that `ptr` is valid and that the
         // caller is the owner of the lock.
-        unsafe { bindings::raw_spin_unlock(ptr) }
+        #[cfg(not(CONFIG_INLINE_SPIN_UNLOCK))]
+        unsafe {
+            bindings::_raw_spin_unlock(ptr)
+        }
+        // SAFETY: As above.
+        #[cfg(CONFIG_INLINE_SPIN_UNLOCK)]
+        unsafe {
+            bindings::raw_spin_unlock(ptr)
+        }
     }
 
     #[inline]
