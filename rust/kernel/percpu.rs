@@ -4,8 +4,9 @@
 //!
 //! [`PerCpuBox<T>`] holds one `T` for every possible CPU in the per-CPU areas. A context that
 //! cannot migrate reaches its own CPU's value with [`PerCpuBox::this_cpu`], which costs what
-//! `this_cpu_ptr()` costs in C: on x86-64 one `%gs`-relative load and an add, with no bounds
-//! check and no CPU number. Any CPU may look at any CPU's value with [`PerCpuBox::get`], e.g. to
+//! `this_cpu_ptr()` costs in C: on x86-64 one add from `%gs`, with no bounds check and no CPU
+//! number; [`PerCpuBox::this_cpu_read`] copies an 8-byte value with one `%gs`-relative load, as
+//! `this_cpu_read()` does. Any CPU may look at any CPU's value with [`PerCpuBox::get`], e.g. to
 //! sum statistics.
 //!
 //! C header: [`include/linux/percpu.h`](srctree/include/linux/percpu.h)
@@ -54,6 +55,16 @@ use core::{
 /// let total: u64 = hits.iter().map(|(_, c)| c.get()).sum();
 /// assert_eq!(total, 1);
 /// assert!(hits.get(CpuId::current()).is_some());
+///
+/// // An 8-byte value is read with one load; others through its address.
+/// let ids = PerCpuBox::new(|cpu| u64::from(cpu.as_u32()), GFP_KERNEL)?;
+/// let small_ids = PerCpuBox::new(|cpu| cpu.as_u32(), GFP_KERNEL)?;
+/// {
+///     let guard = preempt::disable();
+///     let this = guard.this_cpu();
+///     assert_eq!(ids.this_cpu_read(this), u64::from(this.id().as_u32()));
+///     assert_eq!(small_ids.this_cpu_read(this), this.id().as_u32());
+/// }
 /// # Ok::<(), Error>(())
 /// ```
 pub struct PerCpuBox<T> {

@@ -288,8 +288,7 @@ impl Steal {
         read_barrier();
         let steal = record.load_u64(KvmStealTime::STEAL);
         read_barrier();
-        if (seq | u64::from(version)) & 1 != 0
-            || record.load_u32(KvmStealTime::VERSION) != version
+        if (seq | u64::from(version)) & 1 != 0 || record.load_u32(KvmStealTime::VERSION) != version
         {
             // Being registered (the general path returns `last`), or the host is updating the
             // record (the general path retries).
