@@ -248,8 +248,7 @@ impl Steal {
             s.reads.inc();
             return Self::read_remote(cpu, self, s);
         }
-        // The own CPU's state and record through the per-CPU pointers, before the counter's
-        // increment (a compiler barrier) so that the per-CPU offset is loaded once.
+        // The own CPU's record through its per-CPU pointer.
         let record = self.records.this_slot(this);
         s.reads.inc();
         let version = record.load_u32(KvmStealTime::VERSION);
@@ -291,7 +290,10 @@ impl Steal {
         if (seq | u64::from(version)) & 1 != 0 || record.load_u32(KvmStealTime::VERSION) != version
         {
             // Being registered (the general path returns `last`), or the host is updating the
-            // record (the general path retries).
+            // record: that pass was the first try, and the general path retries.
+            if seq & 1 == 0 {
+                s.retries.inc();
+            }
             return st.read_own_general(s, this);
         }
         let baseline = StealBaseline {

@@ -161,7 +161,8 @@ pub fn this_cpu_ptr<T>(ptr: *mut T) -> *mut T {
 ///
 /// `ptr` must be a per-CPU address (`__percpu`) of an 8-byte aligned `u64` initialised on the
 /// current CPU and not written while it may be read. The value is the current CPU's while the
-/// caller cannot migrate.
+/// caller cannot migrate; the caller must not be able to migrate between two calls either, since
+/// the compiler may merge them (`pure`).
 #[inline(always)]
 pub unsafe fn this_cpu_read_u64(ptr: *const u64) -> u64 {
     let v: u64;
@@ -183,7 +184,9 @@ pub unsafe fn this_cpu_read_u64(ptr: *const u64) -> u64 {
 /// aligned `movq`.
 ///
 /// A volatile load, as C's `READ_ONCE()` is, rather than assembly: the compiler folds the
-/// field's offset into the instruction and may use the value as a memory operand.
+/// field's offset into the instruction. Concurrent with other CPUs' atomic updates, this is the
+/// kernel memory model's `READ_ONCE()` (as `kvm_para::shared::Slot`'s loads of host-written
+/// words and the DMA abstraction's `dma_read!` are), not an atomic in Rust's model.
 ///
 /// # Safety
 ///
@@ -191,8 +194,8 @@ pub unsafe fn this_cpu_read_u64(ptr: *const u64) -> u64 {
 /// single-instruction) operations.
 #[inline(always)]
 pub unsafe fn local64_read(p: *const u64) -> u64 {
-    // SAFETY: Guaranteed by the caller; a volatile load of an aligned `u64` is one `movq` on
-    // x86-64, a relaxed atomic load.
+    // SAFETY: Guaranteed by the caller; a volatile load of an aligned `u64` is one untorn
+    // `movq` on x86-64, `READ_ONCE()` (see above).
     unsafe { core::ptr::read_volatile(p) }
 }
 
@@ -204,8 +207,8 @@ pub unsafe fn local64_read(p: *const u64) -> u64 {
 /// As for [`local64_read`], and `p` must be writable.
 #[inline(always)]
 pub unsafe fn local64_set(p: *mut u64, v: u64) {
-    // SAFETY: Guaranteed by the caller; a volatile store of an aligned `u64` is one `movq` on
-    // x86-64, a relaxed atomic store.
+    // SAFETY: Guaranteed by the caller; a volatile store of an aligned `u64` is one untorn
+    // `movq` on x86-64, `WRITE_ONCE()` (see `local64_read()`).
     unsafe { core::ptr::write_volatile(p, v) };
 }
 

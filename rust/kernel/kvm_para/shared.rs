@@ -404,24 +404,6 @@ impl<T: HostRecord> Slot<'_, T> {
     }
 }
 
-/// The address of one CPU's slot, in a [`PerCpu`]'s per-CPU table.
-struct SlotAddr<T>(NonNull<T>);
-
-// Not derived: a derive would require `T: Clone`, and only the address is copied.
-impl<T> Clone for SlotAddr<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for SlotAddr<T> {}
-
-// SAFETY: A plain address; what it points to is accessed as `PerCpu` allows.
-unsafe impl<T> Send for SlotAddr<T> {}
-
-// SAFETY: As for `Send`.
-unsafe impl<T> Sync for SlotAddr<T> {}
-
 /// The publish state of a [`PerCpu`], in an allocation of its own so that the reboot notifier
 /// and the IPI handlers can reach it.
 ///
@@ -741,13 +723,14 @@ impl<R: HostRecord> Drop for Owner<R> {
 /// - `pages` holds the slots `state` describes; `stride` is a power of two between
 ///   `size_of::<R>()` (and the descriptor's alignment) and `PAGE_SIZE`, so no slot crosses a page.
 /// - `pages` is only taken in `drop()`, and is freed only if no slot is published any more.
-/// - `own` holds, for every possible CPU, the address of its slot.
+/// - `own` holds, for every possible CPU, the address of its slot, whose provenance (that of the
+///   slots' memory) is exposed.
 /// - While `self` exists, it is the only owner of its descriptor (`_owner`).
 pub struct PerCpu<R: HostRecord> {
     state: Pin<KBox<State>>,
     desc: &'static PerCpuMsr<R>,
     pages: Option<Memory>,
-    own: PerCpuBox<SlotAddr<R>>,
+    own: PerCpuBox<u64>,
     _owner: Owner<R>,
 }
 
@@ -830,11 +813,15 @@ impl<R: HostRecord> PerCpu<R> {
         }
         let pages = memory(nr * stride)?;
         let base = pages.virt();
+        // The table holds plain integers, which one `%gs`-relative load reads (`this_slot()`):
+        // the slots' provenance is exposed here and taken up again there.
         let own = PerCpuBox::new(
             |cpu| {
                 // CAST: CPU numbers are below `nr_cpu_ids()`, which fits in `usize`.
                 // SAFETY: Slot `cpu` lies inside the allocation of `nr * stride` bytes.
-                SlotAddr(unsafe { base.add(cpu.as_u32() as usize * stride) }.cast())
+                let slot = unsafe { base.add(cpu.as_u32() as usize * stride) };
+                // CAST: An address fits in `u64`.
+                slot.as_ptr().expose_provenance() as u64
             },
             GFP_KERNEL,
         )?;
@@ -945,8 +932,14 @@ impl<R: HostRecord> PerCpu<R> {
     /// `%gs`-relative load on x86-64, as `this_cpu_read()` of a pointer in C).
     #[inline(always)]
     pub fn this_slot<'a>(&'a self, cpu: ThisCpu<'a>) -> Slot<'a, R> {
+        // CAST: The table holds addresses (type invariant), which fit in `usize`.
+        let addr = self.own.this_cpu_read(cpu) as usize;
+        let ptr = core::ptr::with_exposed_provenance_mut::<R>(addr);
         Slot {
-            ptr: self.own.this_cpu_read(cpu).0,
+            // SAFETY: The current CPU is online, hence possible: `addr` is the address of its
+            // slot, non-null, with the slots' memory's provenance, which was exposed when the
+            // table was filled (type invariant).
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
             _owner: PhantomData,
         }
     }

@@ -152,38 +152,37 @@ unsafe impl super::Backend for RawSpinLockBackend {
         unsafe { bindings::raw_spin_lock_init_named(ptr, name, key) }
     }
 
-    /// `raw_spin_lock()` is `_raw_spin_lock()` (`include/linux/spinlock.h`), an exported
-    /// function unless `CONFIG_INLINE_SPIN_LOCK` inlines it: called directly, not through the
-    /// helper that would wrap the call in another.
+    /// `raw_spin_lock()` is `_raw_spin_lock()` (`include/linux/spinlock.h`), which with the SMP
+    /// API (`CONFIG_SMP` or `CONFIG_DEBUG_SPINLOCK`) is an exported function unless
+    /// `CONFIG_INLINE_SPIN_LOCK` inlines it (`include/linux/spinlock_api_smp.h`): called
+    /// directly then, not through the helper that would wrap the call in another. Otherwise
+    /// (inlined, or the UP API's macros) through the helper.
     #[inline]
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: The safety requirements of this function ensure that `ptr` points to valid
         // memory, and that it has been initialised before.
-        #[cfg(not(CONFIG_INLINE_SPIN_LOCK))]
         unsafe {
-            bindings::_raw_spin_lock(ptr)
-        }
-        // SAFETY: As above.
-        #[cfg(CONFIG_INLINE_SPIN_LOCK)]
-        unsafe {
-            bindings::raw_spin_lock(ptr)
+            #[cfg(all(any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK), not(CONFIG_INLINE_SPIN_LOCK)))]
+            bindings::_raw_spin_lock(ptr);
+            #[cfg(not(all(
+                any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK),
+                not(CONFIG_INLINE_SPIN_LOCK)
+            )))]
+            bindings::raw_spin_lock(ptr);
         }
     }
 
-    /// `raw_spin_unlock()`, directly `_raw_spin_unlock()` as in [`Self::lock`], unless
-    /// `CONFIG_INLINE_SPIN_UNLOCK` inlines it.
+    /// `raw_spin_unlock()`, directly `_raw_spin_unlock()` as in [`Self::lock`] where that is a
+    /// function: with the SMP API and `CONFIG_UNINLINE_SPIN_UNLOCK`.
     #[inline]
     unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: The safety requirements of this function ensure that `ptr` is valid and that the
         // caller is the owner of the lock.
-        #[cfg(not(CONFIG_INLINE_SPIN_UNLOCK))]
         unsafe {
-            bindings::_raw_spin_unlock(ptr)
-        }
-        // SAFETY: As above.
-        #[cfg(CONFIG_INLINE_SPIN_UNLOCK)]
-        unsafe {
-            bindings::raw_spin_unlock(ptr)
+            #[cfg(all(any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK), CONFIG_UNINLINE_SPIN_UNLOCK))]
+            bindings::_raw_spin_unlock(ptr);
+            #[cfg(not(all(any(CONFIG_SMP, CONFIG_DEBUG_SPINLOCK), CONFIG_UNINLINE_SPIN_UNLOCK)))]
+            bindings::raw_spin_unlock(ptr);
         }
     }
 
