@@ -152,8 +152,11 @@ impl PerCpuBox<u64> {
     pub fn this_cpu_read(&self, cpu: ThisCpu<'_>) -> u64 {
         let _ = cpu;
         // SAFETY: `ptr` is a per-CPU allocation with the current (online, hence possible) CPU's
-        // value initialised (type invariant); `&self` gives no way to write it, so it is not
-        // written while it may be read. `cpu` proves that the caller cannot migrate.
+        // value initialised (type invariant), 8-byte aligned (allocated with the alignment of
+        // `u64`); `&self` gives no way to write it, so it is not written while it may be read.
+        // `cpu` proves that the caller cannot migrate while it lives, and whatever ends that
+        // (enabling preemption or interrupts again) is a compiler barrier, which two merged
+        // reads cannot cross.
         unsafe { arch::this_cpu_read_u64(self.ptr.as_ptr()) }
     }
 }

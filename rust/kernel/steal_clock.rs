@@ -135,9 +135,8 @@ impl<T: StealClock> Registration<T> {
         // SAFETY: `read_callback::<T>` may be called while `paravirt_steal_clock_data` is `ptr`,
         // which stays valid until `drop()` unregisters it and drops this reference (or forever, if
         // the registration is leaked and the kernel unregisters it when the owner module goes:
-        // the reference is leaked with it). The owner is the
-        // module whose text holds `read_callback`; `new()` is compiled into it too and runs now,
-        // so it is live.
+        // the reference is leaked with it). The owner is the module whose text holds
+        // `read_callback`; `new()` is compiled into it too and runs now, so it is live.
         to_result(unsafe {
             bindings::paravirt_steal_clock_register(
                 Some(Self::read_callback),

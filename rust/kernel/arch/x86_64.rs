@@ -249,8 +249,9 @@ pub unsafe fn local64_inc(p: *mut u64) {
     };
 }
 
-/// `atomic64_read()` (`arch_atomic64_read()` in `arch/x86/include/asm/atomic64_64.h`): one
-/// aligned `movq`, a relaxed atomic load.
+/// `atomic64_read()` (`arch_atomic64_read()` in `arch/x86/include/asm/atomic64_64.h`):
+/// `__READ_ONCE()`, one aligned `movq`; concurrent with other CPUs' `lock cmpxchg`, a relaxed
+/// load in the kernel memory model, not a Rust atomic (see [`local64_read`]).
 ///
 /// # Safety
 ///

@@ -774,9 +774,9 @@ impl<R: HostRecord> PerCpu<R> {
     }
 
     /// Like [`PerCpu::new`], with the records in the lent memory `pages` (which holds records of
-    /// type `R` only, [`LentPages::Record`]) rather than in pages of their own: CPU `n`'s record at offset `n * stride()`, every record zeroed first. When
-    /// dropped, the owner gives `pages` back, or forgets it if a record may still be written by
-    /// the host.
+    /// type `R` only, [`LentPages::Record`]) rather than in pages of their own: CPU `n`'s record
+    /// at offset `n * stride()`, every record zeroed first. When dropped, the owner gives `pages`
+    /// back, or forgets it if a record may still be written by the host.
     ///
     /// Fails with `E2BIG` if the records of all possible CPUs do not fit in `pages`, and with
     /// `EBUSY` if `desc` has another owner (`pages` is given back then).

@@ -172,7 +172,7 @@ unsafe impl super::Backend for RawSpinLockBackend {
         }
     }
 
-    /// `raw_spin_unlock()`, directly `_raw_spin_unlock()` as in [`Self::lock`] where that is a
+    /// `raw_spin_unlock()`, directly `_raw_spin_unlock()` as in `lock()` where that is a
     /// function: with the SMP API and `CONFIG_UNINLINE_SPIN_UNLOCK`.
     #[inline]
     unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
