@@ -244,13 +244,12 @@ impl Steal {
     #[inline(always)]
     fn read(&self, this: ThisCpu<'_>, cpu: CpuId) -> u64 {
         let s = self.cpus.this_cpu(this);
+        s.reads.inc();
         if cpu != this.id() {
-            s.reads.inc();
             return Self::read_remote(cpu, self, s);
         }
         // The own CPU's record through its per-CPU pointer.
         let record = self.records.this_slot(this);
-        s.reads.inc();
         let version = record.load_u32(KvmStealTime::VERSION);
         if u64::from(version) == s.known.get() {
             return s.last.get();
